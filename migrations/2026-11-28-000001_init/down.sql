@@ -1,0 +1,13 @@
+DROP TABLE login_throttle;
+DROP TABLE web_sessions;
+DROP TRIGGER audit_events_no_truncate ON audit_events;
+DROP TRIGGER audit_events_append_only ON audit_events;
+DROP TABLE audit_events;
+DROP FUNCTION audit_events_append_only();
+DROP TABLE submissions;
+DROP TABLE org_daily_usage;
+DROP TABLE token_daily_usage;
+DROP TABLE sandbox_api_tokens;
+DROP TABLE user_orgs;
+DROP TABLE users;
+DROP TABLE organizations;

@@ -1,0 +1,215 @@
+//! Extractors that authenticate and authorize before a handler runs. A handler that takes
+//! `OrgScope<Manage>` cannot be reached by a role that may not manage tokens, and it only ever
+//! sees an org the caller may see; every query below it is scoped by that org.
+use super::keys;
+use crate::db::{self, audit::Actor, audit::Interface, models::Org};
+use crate::domain::role::{Action, Role};
+use crate::error::AppError;
+use crate::state::AppState;
+use actix_session::{Session, SessionExt};
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
+use chrono::Utc;
+use serde::Deserialize;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use uuid::Uuid;
+
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    pub id: Uuid,
+    pub username: String,
+    pub role: Role,
+    /// Orgs granted to the user; empty for support, who sees all.
+    pub org_ids: Vec<Uuid>,
+    pub csrf: String,
+    pub client_ip: Option<String>,
+    pub interface: Interface,
+}
+
+impl CurrentUser {
+    pub fn actor(&self) -> Actor {
+        Actor {
+            user_id: Some(self.id),
+            name: self.username.clone(),
+            role: Some(self.role),
+            interface: self.interface,
+            client_ip: self.client_ip.clone(),
+        }
+    }
+
+    pub fn may_see(&self, org_id: Uuid) -> bool {
+        self.role.sees_all_orgs() || self.org_ids.contains(&org_id)
+    }
+}
+
+pub fn client_ip(req: &HttpRequest) -> Option<String> {
+    // The socket peer, not X-Forwarded-For: a header anyone can set must not reach the audit log.
+    req.peer_addr().map(|a| a.ip().to_string())
+}
+
+fn interface_of(req: &HttpRequest) -> Interface {
+    if req.path().starts_with("/api/") {
+        Interface::Api
+    } else {
+        Interface::Ui
+    }
+}
+
+async fn load_user(req: &HttpRequest, session: &Session) -> Result<CurrentUser, AppError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("AppState missing")))?
+        .clone();
+    let user_id = session
+        .get::<Uuid>(keys::USER_ID)
+        .ok()
+        .flatten()
+        .ok_or(AppError::Unauthorized)?;
+    let generation = session.get::<i32>(keys::GENERATION).ok().flatten();
+    let login_at = session
+        .get::<i64>(keys::LOGIN_AT)
+        .ok()
+        .flatten()
+        .unwrap_or(0);
+    if Utc::now().timestamp() - login_at > state.session_absolute.num_seconds() {
+        session.purge();
+        return Err(AppError::Unauthorized);
+    }
+    let loaded = state
+        .db(move |c| {
+            let Some(user) = db::users::find(c, user_id)? else {
+                return Ok(None);
+            };
+            let orgs = db::users::org_ids(c, user_id)?;
+            Ok(Some((user, orgs)))
+        })
+        .await?;
+    let Some((user, org_ids)) = loaded else {
+        session.purge();
+        return Err(AppError::Unauthorized);
+    };
+    // A disabled user or a changed role ends the session at once.
+    if user.disabled || generation != Some(user.session_generation) {
+        session.purge();
+        return Err(AppError::Unauthorized);
+    }
+    let role: Role = user
+        .role
+        .parse()
+        .map_err(|e: String| AppError::Internal(anyhow::anyhow!(e)))?;
+    let csrf = super::csrf::ensure_token(session)?;
+    Ok(CurrentUser {
+        id: user.id,
+        username: user.username,
+        role,
+        org_ids,
+        csrf,
+        client_ip: client_ip(req),
+        interface: interface_of(req),
+    })
+}
+
+impl FromRequest for CurrentUser {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let session = req.get_session();
+            load_user(&req, &session).await
+        })
+    }
+}
+
+/// A permission a handler requires, as a type.
+pub trait Permission {
+    const ACTION: Action;
+}
+
+pub struct View;
+impl Permission for View {
+    const ACTION: Action = Action::ViewTokens;
+}
+pub struct Reveal;
+impl Permission for Reveal {
+    const ACTION: Action = Action::RevealToken;
+}
+pub struct Manage;
+impl Permission for Manage {
+    const ACTION: Action = Action::ManageTokens;
+}
+
+/// The caller, the org they act on (chosen with `?org=` or their only org), and proof that their
+/// role allows `P` there.
+pub struct OrgScope<P: Permission> {
+    pub user: CurrentUser,
+    pub org: Org,
+    _permission: PhantomData<P>,
+}
+
+#[derive(Deserialize)]
+struct OrgParam {
+    #[serde(alias = "orgId")]
+    org: Option<String>,
+}
+
+impl<P: Permission + 'static> FromRequest for OrgScope<P> {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let session = req.get_session();
+            let user = load_user(&req, &session).await?;
+            let wanted = web::Query::<OrgParam>::from_query(req.query_string())
+                .ok()
+                .and_then(|q| q.into_inner().org);
+            let org = resolve_org(&req, &user, wanted).await?;
+            if !user.role.can(P::ACTION) {
+                return Err(AppError::forbidden());
+            }
+            Ok(OrgScope {
+                user,
+                org,
+                _permission: PhantomData,
+            })
+        })
+    }
+}
+
+async fn resolve_org(
+    req: &HttpRequest,
+    user: &CurrentUser,
+    wanted: Option<String>,
+) -> Result<Org, AppError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("AppState missing")))?
+        .clone();
+    let org_id = match wanted {
+        // An unparsable id names no org: the same 404 as an org the caller may not see.
+        Some(raw) => Some(Uuid::parse_str(raw.trim()).map_err(|_| AppError::NotFound)?),
+        None => None,
+    };
+    if let Some(id) = org_id
+        && !user.may_see(id)
+    {
+        return Err(AppError::NotFound);
+    }
+    let granted = user.org_ids.clone();
+    let sees_all = user.role.sees_all_orgs();
+    state
+        .db(move |c| {
+            let org = match org_id {
+                Some(id) => db::orgs::find(c, id)?,
+                None if sees_all => db::orgs::first_page(c, 1)?.into_iter().next(),
+                None => db::orgs::by_ids(c, &granted)?.into_iter().next(),
+            };
+            org.ok_or(AppError::NotFound)
+        })
+        .await
+}

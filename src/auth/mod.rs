@@ -1,0 +1,14 @@
+//! Passwords, sessions, CSRF and the extractors that put the caller's role in each handler's
+//! signature.
+pub mod csrf;
+pub mod extract;
+pub mod password;
+pub mod session_store;
+
+/// Keys kept in the server-side session state.
+pub mod keys {
+    pub const USER_ID: &str = "user_id";
+    pub const GENERATION: &str = "gen";
+    pub const LOGIN_AT: &str = "login_at";
+    pub const CSRF: &str = "csrf";
+}

@@ -1,0 +1,264 @@
+//! The command line of SPEC §9: serve (default), demo, migrate, org create, user create.
+use crate::config::{ServerArgs, Settings, load_secret};
+use crate::db::audit::Actor;
+use crate::db::{self, orgs::NewOrg};
+use crate::domain::role::Role;
+use crate::domain::token::TokenKeys;
+use crate::pgcluster::PrivateCluster;
+use crate::service;
+use crate::startup::Application;
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use uuid::Uuid;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sandbox-portal",
+    version,
+    about = "Sandbox API token portal and Submission API"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the portal and the Submission API (the default).
+    Serve,
+    /// Seed a demo organization with a user of every role, print the logins, and serve.
+    Demo,
+    /// Apply the embedded migrations and exit.
+    Migrate,
+    /// Organizations.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Users.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Provision an organization (R2: with a subscription its first token is created); prints its id.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "zscaler.net")]
+        cloud: String,
+        /// Days of Sandbox subscription from now; without it the org has no subscription.
+        #[arg(long)]
+        subscription_days: Option<i64>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user; the password is the first line of standard input or SANDBOX_PORTAL_PASSWORD.
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        role: Role,
+        /// Organization id (repeat for partner viewers; none for support).
+        #[arg(long = "org")]
+        orgs: Vec<Uuid>,
+    },
+}
+
+impl clap::ValueEnum for Role {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Role::ALL
+    }
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.as_str()))
+    }
+}
+
+/// A database URL, and the private cluster behind it when DATABASE_URL is not set.
+pub struct Database {
+    pub url: String,
+    _cluster: Option<PrivateCluster>,
+}
+
+pub fn database(args: &ServerArgs) -> anyhow::Result<Database> {
+    if let Some(url) = &args.database_url {
+        return Ok(Database {
+            url: url.clone(),
+            _cluster: None,
+        });
+    }
+    let cluster = PrivateCluster::start(&args.data_dir.join("postgres"))
+        .context("DATABASE_URL is not set and the private PostgreSQL cluster could not start")?;
+    Ok(Database {
+        url: cluster.url("sandbox_portal"),
+        _cluster: Some(cluster),
+    })
+}
+
+pub fn settings(args: &ServerArgs, database_url: &str) -> anyhow::Result<Settings> {
+    Ok(Settings {
+        database_url: crate::config::Secret::new(database_url.to_owned()),
+        bind: args.bind.clone(),
+        api_base_url: args.api_base_url.clone(),
+        public_url: args.public_url.clone(),
+        secret_key: load_secret(args.secret_key.as_deref(), &args.data_dir)?,
+        session_idle: chrono::Duration::minutes(args.session_idle_minutes),
+        session_absolute: chrono::Duration::hours(args.session_absolute_hours),
+        pool_size: 16,
+        workers: None,
+    })
+}
+
+fn migrated_conn(url: &str) -> anyhow::Result<diesel::PgConnection> {
+    use diesel::Connection;
+    db::ensure_database(url)?;
+    let mut conn =
+        diesel::PgConnection::establish(url).context("could not connect to the database")?;
+    db::run_migrations(&mut conn)?;
+    Ok(conn)
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let db = database(&cli.server)?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(&cli.server, &db, None).await,
+        Command::Demo => {
+            let settings = settings(&cli.server, &db.url)?;
+            let keys = TokenKeys::derive(settings.secret_key.expose().as_bytes());
+            let url = db.url.clone();
+            let logins = actix_web::web::block(move || seed_demo(&url, &keys)).await??;
+            serve(&cli.server, &db, Some(logins)).await
+        }
+        Command::Migrate => {
+            migrated_conn(&db.url)?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Org(OrgCommand::Create {
+            name,
+            cloud,
+            subscription_days,
+        }) => {
+            let settings = settings(&cli.server, &db.url)?;
+            let keys = TokenKeys::derive(settings.secret_key.expose().as_bytes());
+            let mut conn = migrated_conn(&db.url)?;
+            let new = NewOrg {
+                name: &name,
+                cloud: &cloud,
+                subscription_expires_at: subscription_days
+                    .map(|d| chrono::Utc::now() + chrono::Duration::days(d)),
+                token_limit: 5,
+                daily_quota: 100,
+                abuse_threshold: 1000,
+            };
+            let (org, _) = service::orgs::provision(&mut conn, &keys, &Actor::cli(), &new)
+                .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+            println!("{}", org.id);
+            Ok(())
+        }
+        Command::User(UserCommand::Create {
+            username,
+            role,
+            orgs,
+        }) => {
+            let password = match std::env::var("SANDBOX_PORTAL_PASSWORD") {
+                Ok(p) => p,
+                Err(_) => {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line.trim_end_matches(['\r', '\n']).to_owned()
+                }
+            };
+            let mut conn = migrated_conn(&db.url)?;
+            let user =
+                service::users::create(&mut conn, &Actor::cli(), &username, &password, role, &orgs)
+                    .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+            println!("{}", user.id);
+            Ok(())
+        }
+    }
+}
+
+async fn serve(
+    args: &ServerArgs,
+    db: &Database,
+    logins: Option<Vec<(String, Role, String)>>,
+) -> anyhow::Result<()> {
+    let settings = settings(args, &db.url)?;
+    let app = Application::build(settings).await?;
+    let url = format!("http://{}:{}", host_of(&args.bind), app.port());
+    println!("\nSandbox Portal is running at {url}/login");
+    if let Some(logins) = logins {
+        println!("\nDemo logins (passwords are new on every `demo` run):");
+        for (user, role, pw) in logins {
+            println!("  {user:<10} {pw}   ({})", role.label());
+        }
+        println!();
+    }
+    app.run_until_stopped().await?;
+    Ok(())
+}
+
+fn host_of(bind: &str) -> String {
+    match bind.rsplit_once(':') {
+        Some(("0.0.0.0", _)) | Some(("[::]", _)) => "127.0.0.1".into(),
+        Some((host, _)) => host.into(),
+        None => bind.into(),
+    }
+}
+
+pub const DEMO_ORG: &str = "Acme Corp";
+
+/// Idempotent: the demo orgs and users are created once; each run gives the demo users fresh
+/// random passwords so they can be printed (no fixed demo secrets).
+pub fn seed_demo(url: &str, keys: &TokenKeys) -> anyhow::Result<Vec<(String, Role, String)>> {
+    use diesel::prelude::*;
+    let mut conn = migrated_conn(url)?;
+    let actor = Actor::cli();
+    let org_for = |name: &str, cloud: &str, conn: &mut PgConnection| -> anyhow::Result<Uuid> {
+        if let Some(org) = db::orgs::find_by_name(conn, name)? {
+            return Ok(org.id);
+        }
+        let new = NewOrg {
+            name,
+            cloud,
+            subscription_expires_at: Some(chrono::Utc::now() + chrono::Duration::days(365)),
+            token_limit: 5,
+            daily_quota: 100,
+            abuse_threshold: 1000,
+        };
+        let (org, _) = service::orgs::provision(conn, keys, &actor, &new)
+            .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+        Ok(org.id)
+    };
+    let acme = org_for(DEMO_ORG, "zscalerbeta.net", &mut conn)?;
+    let globex = org_for("Globex Industries", "zscaler.net", &mut conn)?;
+    let users: [(&str, Role, Vec<Uuid>); 5] = [
+        ("admin", Role::OrgAdmin, vec![acme]),
+        ("viewer", Role::OrgViewer, vec![acme]),
+        ("connector", Role::ConnectorAdmin, vec![acme]),
+        ("partner", Role::PartnerViewer, vec![acme, globex]),
+        ("support", Role::Support, vec![]),
+    ];
+    let mut logins = Vec::new();
+    for (name, role, orgs) in users {
+        let password = crate::auth::csrf::new_token()[..16].to_owned();
+        match db::users::find_by_username(&mut conn, name)? {
+            Some(user) => {
+                let hash = crate::auth::password::hash(&password)?;
+                diesel::update(db::schema::users::table.find(user.id))
+                    .set(db::schema::users::password_hash.eq(hash))
+                    .execute(&mut conn)?;
+            }
+            None => {
+                service::users::create(&mut conn, &actor, name, &password, role, &orgs)
+                    .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+            }
+        }
+        logins.push((name.to_owned(), role, password));
+    }
+    Ok(logins)
+}

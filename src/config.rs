@@ -1,0 +1,129 @@
+//! Settings from flags and environment (SPEC §9). Secrets are wrapped so they never print.
+use clap::Args;
+use std::fmt;
+use std::path::PathBuf;
+
+/// A secret string whose Debug/Display never show it.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: String) -> Self {
+        Secret(s)
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    /// PostgreSQL URL. When unset, a private cluster is started under the data directory.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
+    pub database_url: Option<String>,
+    /// Data directory: private PostgreSQL cluster and the development secret key.
+    #[arg(
+        long,
+        env = "SANDBOX_PORTAL_DATA",
+        default_value = ".sandbox-portal",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+    /// Address to listen on.
+    #[arg(long, env = "BIND", default_value = "127.0.0.1:8080", global = true)]
+    pub bind: String,
+    /// Base URL of the Sandbox Submission API shown on the token page (default: the portal's URL).
+    #[arg(long, env = "SANDBOX_API_BASE_URL", global = true)]
+    pub api_base_url: Option<String>,
+    /// The portal's public URL; https here turns on Secure cookies, the __Host- prefix and HSTS.
+    #[arg(long, env = "PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+    /// Master secret (at least 32 characters) for token encryption, lookup digests and cookies.
+    #[arg(long, env = "SECRET_KEY", hide_env_values = true, global = true)]
+    pub secret_key: Option<String>,
+    /// Idle session timeout in minutes.
+    #[arg(
+        long,
+        env = "SESSION_IDLE_MINUTES",
+        default_value_t = 30,
+        global = true
+    )]
+    pub session_idle_minutes: i64,
+    /// Absolute session lifetime in hours.
+    #[arg(
+        long,
+        env = "SESSION_ABSOLUTE_HOURS",
+        default_value_t = 12,
+        global = true
+    )]
+    pub session_absolute_hours: i64,
+}
+
+/// Everything `Application::build` needs, already resolved (database URL known, key loaded).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database_url: Secret,
+    pub bind: String,
+    pub api_base_url: Option<String>,
+    pub public_url: Option<String>,
+    pub secret_key: Secret,
+    pub session_idle: chrono::Duration,
+    pub session_absolute: chrono::Duration,
+    pub pool_size: u32,
+    /// HTTP worker threads (None: one per core).
+    pub workers: Option<usize>,
+}
+
+impl Settings {
+    pub fn https(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"))
+    }
+}
+
+pub const MIN_SECRET_LEN: usize = 32;
+
+/// SECRET_KEY if given; otherwise a development key kept in the data directory, generated on
+/// first run (and the log says so).
+pub fn load_secret(given: Option<&str>, data_dir: &std::path::Path) -> anyhow::Result<Secret> {
+    if let Some(k) = given {
+        anyhow::ensure!(
+            k.len() >= MIN_SECRET_LEN,
+            "SECRET_KEY must be at least {MIN_SECRET_LEN} characters long"
+        );
+        return Ok(Secret(k.to_owned()));
+    }
+    let path = data_dir.join("dev-secret-key");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        let k = existing.trim().to_owned();
+        if k.len() >= MIN_SECRET_LEN {
+            tracing::warn!(path = %path.display(), "SECRET_KEY not set: using the development key; set SECRET_KEY in production");
+            return Ok(Secret(k));
+        }
+    }
+    std::fs::create_dir_all(data_dir)?;
+    let key = crate::auth::csrf::new_token() + &crate::auth::csrf::new_token();
+    write_private(&path, &key)?;
+    tracing::warn!(path = %path.display(), "SECRET_KEY not set: generated a development key; set SECRET_KEY in production");
+    Ok(Secret(key))
+}
+
+fn write_private(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(contents.as_bytes())?;
+    Ok(())
+}

@@ -1,0 +1,59 @@
+//! Connection pool, embedded migrations and the per-table query modules.
+pub mod audit;
+pub mod models;
+pub mod orgs;
+#[rustfmt::skip]
+pub mod schema;
+pub mod sessions;
+pub mod tokens;
+pub mod users;
+
+use anyhow::Context;
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
+
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+pub type DbPool = Pool<ConnectionManager<PgConnection>>;
+pub type DbConn = PooledConnection<ConnectionManager<PgConnection>>;
+
+pub fn build_pool(database_url: &str, max_size: u32) -> anyhow::Result<DbPool> {
+    Pool::builder()
+        .max_size(max_size)
+        .connection_timeout(std::time::Duration::from_secs(10))
+        .build(ConnectionManager::new(database_url))
+        .context("could not connect to the database")
+}
+
+pub fn run_migrations(conn: &mut PgConnection) -> anyhow::Result<()> {
+    conn.run_pending_migrations(MIGRATIONS)
+        .map_err(|e| anyhow::anyhow!("migrations failed: {e}"))?;
+    Ok(())
+}
+
+/// Creates the database named in `database_url` if it does not exist yet (SPEC §9).
+pub fn ensure_database(database_url: &str) -> anyhow::Result<()> {
+    if PgConnection::establish(database_url).is_ok() {
+        return Ok(());
+    }
+    let mut url = url::Url::parse(database_url).context("DATABASE_URL is not a valid URL")?;
+    let name = url.path().trim_start_matches('/').to_owned();
+    anyhow::ensure!(!name.is_empty(), "DATABASE_URL names no database");
+    url.set_path("/postgres");
+    let mut admin = PgConnection::establish(url.as_str()).with_context(|| {
+        format!("could not connect to the PostgreSQL server to create database {name}")
+    })?;
+    diesel::sql_query(format!("CREATE DATABASE {}", quote_ident(&name)))
+        .execute(&mut admin)
+        .with_context(|| format!("could not create database {name}"))?;
+    tracing::info!(database = %name, "created database");
+    Ok(())
+}
+
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}

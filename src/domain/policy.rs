@@ -1,0 +1,190 @@
+//! When a token change is allowed (R4, R7, R8): decided here once, used by the web UI, the JSON
+//! API and the CLI alike (R13).
+use chrono::{DateTime, Utc};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubscriptionStatus {
+    Active,
+    Expired,
+    /// The org never had a Sandbox subscription.
+    None,
+}
+
+impl SubscriptionStatus {
+    pub fn of(expires_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Self {
+        match expires_at {
+            Some(t) if t > now => SubscriptionStatus::Active,
+            Some(_) => SubscriptionStatus::Expired,
+            None => SubscriptionStatus::None,
+        }
+    }
+
+    pub fn as_api(self) -> &'static str {
+        match self {
+            SubscriptionStatus::Active => "ACTIVE",
+            SubscriptionStatus::Expired => "EXPIRED",
+            SubscriptionStatus::None => "NONE",
+        }
+    }
+}
+
+/// What the policy needs to know about an organization, read in the same transaction as the change.
+#[derive(Debug, Clone)]
+pub struct OrgFacts {
+    pub token_count: i64,
+    pub token_limit: i32,
+    pub subscription: SubscriptionStatus,
+    /// R10: the org's Sandbox API access is provider-disabled.
+    pub api_disabled: bool,
+    /// R7: at least one of its tokens is provider-disabled.
+    pub any_token_disabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// R8
+    SubscriptionExpired,
+    /// R7 / R10
+    ProviderDisabled,
+    /// R4
+    TokenLimitReached { limit: i32 },
+}
+
+impl Refusal {
+    pub fn message(&self) -> String {
+        match self {
+            Refusal::SubscriptionExpired => {
+                "Your Sandbox subscription has expired, so Sandbox API tokens cannot be changed. \
+                 Contact Zscaler Support to renew it; your tokens will work again as they are."
+                    .into()
+            }
+            Refusal::ProviderDisabled => {
+                "Sandbox API access has been disabled by Zscaler or your service provider. \
+                 Contact support to re-enable it."
+                    .into()
+            }
+            Refusal::TokenLimitReached { limit } => format!(
+                "Your organization already has the maximum of {limit} Sandbox API tokens. \
+                 Delete a token before adding a new one."
+            ),
+        }
+    }
+}
+
+impl OrgFacts {
+    fn writable(&self) -> Result<(), Refusal> {
+        match self.subscription {
+            SubscriptionStatus::Active => Ok(()),
+            SubscriptionStatus::Expired | SubscriptionStatus::None => {
+                Err(Refusal::SubscriptionExpired)
+            }
+        }
+    }
+
+    /// R4, R7, R8: Add is removed while anything is provider-disabled, else the disable could be
+    /// bypassed by adding a fresh token.
+    pub fn may_add(&self) -> Result<(), Refusal> {
+        self.writable()?;
+        if self.api_disabled || self.any_token_disabled {
+            return Err(Refusal::ProviderDisabled);
+        }
+        if self.token_count >= i64::from(self.token_limit) {
+            return Err(Refusal::TokenLimitReached {
+                limit: self.token_limit,
+            });
+        }
+        Ok(())
+    }
+
+    /// R5, R6, R7, R8.
+    pub fn may_regenerate_or_delete(&self, token_disabled: bool) -> Result<(), Refusal> {
+        self.writable()?;
+        if self.api_disabled || token_disabled {
+            return Err(Refusal::ProviderDisabled);
+        }
+        Ok(())
+    }
+
+    /// R9, R8. A provider-disabled token may still be renamed: a name grants nothing.
+    pub fn may_rename(&self) -> Result<(), Refusal> {
+        self.writable()
+    }
+}
+
+/// R9: 1–10 characters after trimming.
+pub fn validate_token_name(raw: &str) -> Result<String, String> {
+    let name = raw.trim();
+    let len = name.chars().count();
+    if len == 0 {
+        return Err("Enter a name for the token (1 to 10 characters).".into());
+    }
+    if len > 10 {
+        return Err(format!(
+            "The name is {len} characters long; use at most 10 characters."
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err("The name cannot contain control characters.".into());
+    }
+    Ok(name.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts() -> OrgFacts {
+        OrgFacts {
+            token_count: 1,
+            token_limit: 5,
+            subscription: SubscriptionStatus::Active,
+            api_disabled: false,
+            any_token_disabled: false,
+        }
+    }
+
+    #[test]
+    fn r4_add_is_refused_at_the_limit() {
+        let mut f = facts();
+        f.token_count = 5;
+        assert_eq!(f.may_add(), Err(Refusal::TokenLimitReached { limit: 5 }));
+        f.token_count = 4;
+        assert_eq!(f.may_add(), Ok(()));
+    }
+
+    #[test]
+    fn r7_a_disabled_token_blocks_add_for_the_whole_org() {
+        let f = OrgFacts {
+            any_token_disabled: true,
+            ..facts()
+        };
+        assert_eq!(f.may_add(), Err(Refusal::ProviderDisabled));
+        assert_eq!(f.may_regenerate_or_delete(false), Ok(()));
+        assert_eq!(
+            f.may_regenerate_or_delete(true),
+            Err(Refusal::ProviderDisabled)
+        );
+    }
+
+    #[test]
+    fn r8_an_expired_subscription_refuses_every_change() {
+        let f = OrgFacts {
+            subscription: SubscriptionStatus::Expired,
+            ..facts()
+        };
+        assert_eq!(f.may_add(), Err(Refusal::SubscriptionExpired));
+        assert_eq!(f.may_rename(), Err(Refusal::SubscriptionExpired));
+        assert_eq!(
+            f.may_regenerate_or_delete(false),
+            Err(Refusal::SubscriptionExpired)
+        );
+    }
+
+    #[test]
+    fn r9_names_are_trimmed_and_one_to_ten_characters() {
+        assert_eq!(validate_token_name("  ci-prod "), Ok("ci-prod".into()));
+        assert!(validate_token_name("   ").is_err());
+        assert!(validate_token_name("elevenchars").is_err());
+        assert_eq!(validate_token_name("éééééééééé"), Ok("éééééééééé".into()));
+    }
+}

@@ -1,0 +1,240 @@
+//! One error type, one mapping to HTTP. The JSON body is the default; `render_errors` turns it
+//! into a full error page or an htmx fragment for browser requests.
+use crate::domain::policy::Refusal;
+use actix_web::body::{BoxBody, EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{StatusCode, header};
+use actix_web::middleware::Next;
+use actix_web::{HttpResponse, ResponseError};
+use askama::Template;
+use serde::Serialize;
+use std::fmt;
+
+#[derive(Debug)]
+pub enum AppError {
+    BadRequest(String),
+    Unauthorized,
+    Forbidden(String),
+    Policy(Refusal),
+    NotFound,
+    Conflict(String),
+    CsrfRejected,
+    Throttled { retry_after: u64 },
+    Internal(anyhow::Error),
+}
+
+impl AppError {
+    pub fn forbidden() -> Self {
+        AppError::Forbidden("Your role does not allow this action.".into())
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::BadRequest(_) => "BAD_REQUEST",
+            AppError::Unauthorized => "UNAUTHORIZED",
+            AppError::Forbidden(_) => "FORBIDDEN",
+            AppError::Policy(Refusal::SubscriptionExpired) => "SUBSCRIPTION_EXPIRED",
+            AppError::Policy(Refusal::ProviderDisabled) => "TOKEN_DISABLED",
+            AppError::Policy(Refusal::TokenLimitReached { .. }) => "TOKEN_LIMIT_REACHED",
+            AppError::NotFound => "NOT_FOUND",
+            AppError::Conflict(_) => "CONFLICT",
+            AppError::CsrfRejected => "CSRF_TOKEN_INVALID",
+            AppError::Throttled { .. } => "TOO_MANY_REQUESTS",
+            AppError::Internal(_) => "INTERNAL_ERROR",
+        }
+    }
+
+    /// What a person reads. Server faults never show their cause.
+    pub fn message(&self) -> String {
+        match self {
+            AppError::BadRequest(m) | AppError::Forbidden(m) | AppError::Conflict(m) => m.clone(),
+            AppError::Unauthorized => "Please log in.".into(),
+            AppError::Policy(r) => r.message(),
+            AppError::NotFound => "The page or object you asked for does not exist.".into(),
+            AppError::CsrfRejected => {
+                "Your form has expired or did not come from this portal. Reload the page and try again."
+                    .into()
+            }
+            AppError::Throttled { retry_after } => format!(
+                "Too many failed attempts. Wait {retry_after} seconds before trying again."
+            ),
+            AppError::Internal(_) => {
+                "Something went wrong on our side. The problem has been logged; please try again."
+                    .into()
+            }
+        }
+    }
+}
+
+impl fmt::Display for AppError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AppError::Internal(e) => write!(f, "internal error: {e:#}"),
+            other => write!(f, "{}: {}", other.code(), other.message()),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct ErrorBody {
+    pub code: String,
+    pub message: String,
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Unauthorized => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) | AppError::CsrfRejected => StatusCode::FORBIDDEN,
+            AppError::Policy(Refusal::TokenLimitReached { .. }) => StatusCode::CONFLICT,
+            AppError::Policy(_) => StatusCode::FORBIDDEN,
+            AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse<BoxBody> {
+        if let AppError::Internal(e) = self {
+            tracing::error!(error = ?e, "request failed");
+        }
+        let mut res = HttpResponse::build(self.status_code());
+        if let AppError::Throttled { retry_after } = self {
+            res.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+        }
+        res.json(ErrorBody {
+            code: self.code().into(),
+            message: self.message(),
+        })
+    }
+}
+
+impl From<diesel::result::Error> for AppError {
+    fn from(e: diesel::result::Error) -> Self {
+        AppError::Internal(e.into())
+    }
+}
+
+impl From<diesel::r2d2::PoolError> for AppError {
+    fn from(e: diesel::r2d2::PoolError) -> Self {
+        AppError::Internal(e.into())
+    }
+}
+
+impl From<actix_web::error::BlockingError> for AppError {
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        AppError::Internal(e.into())
+    }
+}
+
+impl From<anyhow::Error> for AppError {
+    fn from(e: anyhow::Error) -> Self {
+        AppError::Internal(e)
+    }
+}
+
+impl From<Refusal> for AppError {
+    fn from(r: Refusal) -> Self {
+        AppError::Policy(r)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    chrome: crate::web::view::Chrome,
+    status: u16,
+    title: &'static str,
+    message: String,
+}
+
+#[derive(Template)]
+#[template(path = "_flash.html")]
+struct Flash<'a> {
+    kind: &'a str,
+    message: &'a str,
+}
+
+pub fn flash_html(kind: &str, message: &str) -> String {
+    Flash { kind, message }
+        .render()
+        .unwrap_or_else(|_| String::from("An error occurred."))
+}
+
+pub fn is_htmx(req: &actix_web::HttpRequest) -> bool {
+    req.headers().contains_key("HX-Request")
+}
+
+/// Browser-facing scopes: errors become an error page (full request) or a message swapped into
+/// the page's flash area (htmx request) instead of a blank swap; 401 sends the person to log in.
+pub async fn render_errors(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    // Note: the request must not be cloned before routing (actix needs it unshared), so all of
+    // this reads the response's own copy afterwards.
+    let res = next.call(req).await?;
+    let Some(e) = res.response().error() else {
+        return Ok(res.map_into_left_body());
+    };
+    let status = res.status();
+    let message = message_of(Some(e), status);
+    let retry_after = res.headers().get(header::RETRY_AFTER).cloned();
+    let (http_req, _) = res.into_parts();
+    let mut new = browser_error(&http_req, status, &message);
+    if let Some(v) = retry_after {
+        new.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    Ok(ServiceResponse::new(http_req, new).map_into_right_body())
+}
+
+fn message_of(err: Option<&actix_web::Error>, status: StatusCode) -> String {
+    match err.and_then(|e| e.as_error::<AppError>()) {
+        Some(app) => app.message(),
+        None if status.is_server_error() => AppError::Internal(anyhow::anyhow!("")).message(),
+        // Errors raised by actix extractors (malformed form or path): their text is meant for
+        // people and carries no secrets.
+        None => err.map(|e| e.to_string()).unwrap_or_default(),
+    }
+}
+
+fn browser_error(req: &actix_web::HttpRequest, status: StatusCode, message: &str) -> HttpResponse {
+    let htmx = is_htmx(req);
+    if status == StatusCode::UNAUTHORIZED {
+        let login = format!("/login?next={}", urlencode(req.uri().path()));
+        return if htmx {
+            HttpResponse::Ok()
+                .insert_header(("HX-Redirect", login))
+                .finish()
+        } else {
+            HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, login))
+                .finish()
+        };
+    }
+    if htmx {
+        return HttpResponse::build(status)
+            .insert_header(("HX-Retarget", "#flash"))
+            .insert_header(("HX-Reswap", "innerHTML"))
+            .content_type("text/html; charset=utf-8")
+            .body(flash_html("error", message));
+    }
+    let page = ErrorPage {
+        chrome: crate::web::view::Chrome {
+            user: None,
+            csrf: String::new(),
+        },
+        status: status.as_u16(),
+        title: status.canonical_reason().unwrap_or("Error"),
+        message: message.to_owned(),
+    };
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(page.render().unwrap_or_else(|_| "Error".into()))
+}
+
+pub fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}

@@ -1,0 +1,12 @@
+pub mod assets;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod pgcluster;
+pub mod service;
+pub mod startup;
+pub mod state;
+pub mod web;

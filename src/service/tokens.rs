@@ -1,0 +1,264 @@
+//! Token operations: add, reveal, rename, regenerate, delete (R3–R9).
+use super::unique_as_conflict;
+use crate::db::audit::{self, Actor, Event};
+use crate::db::models::{Org, Token};
+use crate::db::{self, orgs, tokens};
+use crate::domain::policy::{OrgFacts, SubscriptionStatus, validate_token_name};
+use crate::domain::token::{TokenKeys, TokenValue};
+use crate::error::AppError;
+use chrono::Utc;
+use diesel::prelude::*;
+use serde_json::json;
+use uuid::Uuid;
+
+/// A token as the page and the API list it: no value, only what may be shown.
+#[derive(Debug, Clone)]
+pub struct TokenView {
+    pub token: Token,
+    pub calls_today: i32,
+}
+
+pub fn facts(conn: &mut PgConnection, org: &Org) -> QueryResult<OrgFacts> {
+    Ok(OrgFacts {
+        token_count: tokens::count(conn, org.id)?,
+        token_limit: org.token_limit,
+        subscription: SubscriptionStatus::of(org.subscription_expires_at, Utc::now()),
+        api_disabled: org.api_disabled_at.is_some(),
+        any_token_disabled: tokens::any_disabled(conn, org.id)?,
+    })
+}
+
+pub fn list(conn: &mut PgConnection, org_id: Uuid) -> QueryResult<Vec<TokenView>> {
+    let rows = tokens::list(conn, org_id)?;
+    let ids: Vec<Uuid> = rows.iter().map(|t| t.id).collect();
+    let calls = tokens::calls_on(conn, &ids, tokens::today())?;
+    Ok(rows
+        .into_iter()
+        .map(|token| TokenView {
+            calls_today: calls.get(&token.id).copied().unwrap_or(0),
+            token,
+        })
+        .collect())
+}
+
+/// Locks the org (R4 under concurrency) and returns it with the facts the policy needs.
+fn lock_org(conn: &mut PgConnection, org_id: Uuid) -> Result<(Org, OrgFacts), AppError> {
+    let org = orgs::lock(conn, org_id)?.ok_or(AppError::NotFound)?;
+    let f = facts(conn, &org)?;
+    Ok((org, f))
+}
+
+fn default_name(existing: &[String]) -> String {
+    let taken: Vec<String> = existing.iter().map(|n| n.to_lowercase()).collect();
+    (1..)
+        .map(|n| format!("Token {n}"))
+        .find(|n| !taken.contains(&n.to_lowercase()))
+        .unwrap_or_else(|| "Token".into())
+}
+
+fn seal(
+    keys: &TokenKeys,
+    token_id: Uuid,
+) -> Result<(TokenValue, [u8; 32], Vec<u8>, String), AppError> {
+    let value = TokenValue::generate();
+    let digest = keys.digest(&value);
+    let sealed = keys.encrypt(token_id, &value)?;
+    let hint = value.hint();
+    Ok((value, digest, sealed, hint))
+}
+
+fn duplicate(name: &str) -> impl FnOnce() -> String + '_ {
+    move || format!("A token named \"{name}\" already exists in this organization.")
+}
+
+/// Creates a token without policy checks: for `add` and for provisioning (R2).
+pub(crate) fn create(
+    conn: &mut PgConnection,
+    keys: &TokenKeys,
+    actor: &Actor,
+    org_id: Uuid,
+    name: &str,
+) -> Result<(Token, TokenValue), AppError> {
+    let id = Uuid::new_v4();
+    let (value, digest, sealed, hint) = seal(keys, id)?;
+    let token = tokens::insert(
+        conn,
+        tokens::NewToken {
+            id,
+            org_id,
+            name,
+            digest: &digest,
+            sealed: &sealed,
+            hint: &hint,
+            by: &actor.name,
+        },
+    )
+    .map_err(|e| unique_as_conflict(e, duplicate(name)))?;
+    audit::record(
+        conn,
+        actor,
+        Event {
+            org_id: Some(org_id),
+            action: "ADD_TOKEN",
+            resource: Some((token.id, &token.name)),
+            success: true,
+            details: json!({ "name": token.name }),
+        },
+    )?;
+    Ok((token, value))
+}
+
+/// R4, R7, R8. The name is optional: without one the token is called "Token N".
+pub fn add(
+    conn: &mut PgConnection,
+    keys: &TokenKeys,
+    actor: &Actor,
+    org_id: Uuid,
+    name: Option<&str>,
+) -> Result<(Token, TokenValue), AppError> {
+    conn.transaction(|conn| {
+        let (_, facts) = lock_org(conn, org_id)?;
+        facts.may_add()?;
+        let name = match name.map(str::trim).filter(|n| !n.is_empty()) {
+            Some(n) => validate_token_name(n).map_err(AppError::BadRequest)?,
+            None => default_name(&tokens::names(conn, org_id)?),
+        };
+        create(conn, keys, actor, org_id, &name)
+    })
+}
+
+/// R3: every reveal is audited.
+pub fn reveal(
+    conn: &mut PgConnection,
+    keys: &TokenKeys,
+    actor: &Actor,
+    org_id: Uuid,
+    token_id: Uuid,
+    how: &str,
+) -> Result<(Token, TokenValue), AppError> {
+    conn.transaction(|conn| {
+        let token = tokens::find(conn, org_id, token_id)?.ok_or(AppError::NotFound)?;
+        let sealed = tokens::sealed_value(conn, org_id, token_id)?.ok_or(AppError::NotFound)?;
+        let value = keys.decrypt(token_id, &sealed)?;
+        audit::record(
+            conn,
+            actor,
+            Event {
+                org_id: Some(org_id),
+                action: "REVEAL_TOKEN",
+                resource: Some((token.id, &token.name)),
+                success: true,
+                details: json!({ "via": how }),
+            },
+        )?;
+        Ok((token, value))
+    })
+}
+
+/// R9.
+pub fn rename(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    org_id: Uuid,
+    token_id: Uuid,
+    raw_name: &str,
+) -> Result<Token, AppError> {
+    conn.transaction(|conn| {
+        let (_, facts) = lock_org(conn, org_id)?;
+        let before = tokens::find(conn, org_id, token_id)?.ok_or(AppError::NotFound)?;
+        facts.may_rename()?;
+        let name = validate_token_name(raw_name).map_err(AppError::BadRequest)?;
+        let token = tokens::rename(conn, org_id, token_id, &name, &actor.name)
+            .map_err(|e| unique_as_conflict(e, duplicate(&name)))?;
+        audit::record(
+            conn,
+            actor,
+            Event {
+                org_id: Some(org_id),
+                action: "RENAME_TOKEN",
+                resource: Some((token.id, &token.name)),
+                success: true,
+                details: json!({ "before": before.name, "after": token.name }),
+            },
+        )?;
+        Ok(token)
+    })
+}
+
+/// R5: the old digest is gone once this commits, so the old value matches nothing.
+pub fn regenerate(
+    conn: &mut PgConnection,
+    keys: &TokenKeys,
+    actor: &Actor,
+    org_id: Uuid,
+    token_id: Uuid,
+) -> Result<(Token, TokenValue), AppError> {
+    conn.transaction(|conn| {
+        let (_, facts) = lock_org(conn, org_id)?;
+        let before = tokens::find(conn, org_id, token_id)?.ok_or(AppError::NotFound)?;
+        facts.may_regenerate_or_delete(before.disabled_at.is_some())?;
+        let (value, digest, sealed, hint) = seal(keys, token_id)?;
+        let token =
+            tokens::replace_value(conn, org_id, token_id, &digest, &sealed, &hint, &actor.name)?;
+        audit::record(
+            conn,
+            actor,
+            Event {
+                org_id: Some(org_id),
+                action: "REGENERATE_TOKEN",
+                resource: Some((token.id, &token.name)),
+                success: true,
+                details: json!({}),
+            },
+        )?;
+        Ok((token, value))
+    })
+}
+
+/// R6.
+pub fn delete(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    org_id: Uuid,
+    token_id: Uuid,
+) -> Result<Token, AppError> {
+    conn.transaction(|conn| {
+        let (_, facts) = lock_org(conn, org_id)?;
+        let token = tokens::find(conn, org_id, token_id)?.ok_or(AppError::NotFound)?;
+        facts.may_regenerate_or_delete(token.disabled_at.is_some())?;
+        tokens::delete(conn, org_id, token_id)?;
+        audit::record(
+            conn,
+            actor,
+            Event {
+                org_id: Some(org_id),
+                action: "DELETE_TOKEN",
+                resource: Some((token.id, &token.name)),
+                success: true,
+                details: json!({ "name": token.name }),
+            },
+        )?;
+        Ok(token)
+    })
+}
+
+/// Which token a presented value belongs to, if any (lookup by keyed digest, never plaintext).
+pub fn find_by_value(
+    conn: &mut PgConnection,
+    keys: &TokenKeys,
+    value: &TokenValue,
+) -> QueryResult<Option<Token>> {
+    db::tokens::find_by_digest(conn, &keys.digest(value))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn default_names_fill_the_lowest_free_number() {
+        assert_eq!(super::default_name(&[]), "Token 1");
+        assert_eq!(
+            super::default_name(&["token 1".into(), "Token 3".into()]),
+            "Token 2"
+        );
+    }
+}

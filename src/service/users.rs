@@ -1,0 +1,214 @@
+//! Users: creation and authentication with a failed-login backoff.
+use super::unique_as_conflict;
+use crate::auth::password;
+use crate::db::audit::{self, Actor, Event};
+use crate::db::models::User;
+use crate::db::{orgs, users};
+use crate::domain::role::Role;
+use crate::error::AppError;
+use chrono::Utc;
+use diesel::prelude::*;
+use serde_json::json;
+use uuid::Uuid;
+
+/// Failures allowed before the backoff starts, and its ceiling: long enough to stop guessing,
+/// short enough that an attacker cannot keep a real admin out for long.
+const FREE_FAILURES: i32 = 5;
+const MAX_BACKOFF_SECS: i64 = 60;
+
+pub fn backoff_secs(failures: i32) -> i64 {
+    if failures < FREE_FAILURES {
+        return 0;
+    }
+    let exp = (failures - FREE_FAILURES).min(6) as u32;
+    (1i64 << exp).min(MAX_BACKOFF_SECS)
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum LoginFailure {
+    BadCredentials,
+    Throttled { retry_after: u64 },
+}
+
+impl LoginFailure {
+    pub fn message(&self) -> String {
+        match self {
+            LoginFailure::BadCredentials => "Invalid username or password.".into(),
+            LoginFailure::Throttled { retry_after } => format!(
+                "Too many failed attempts for this account. Wait {retry_after} seconds and try again."
+            ),
+        }
+    }
+}
+
+/// Checks a login. Unknown users, disabled users and wrong passwords give the same answer after
+/// the same argon2 work. The outer error is a fault; the inner one is a refused login, whose audit
+/// row and failure count are committed.
+pub fn authenticate(
+    conn: &mut PgConnection,
+    dummy_hash: &str,
+    username: &str,
+    password_given: &str,
+    mut actor: Actor,
+) -> Result<Result<(User, Role), LoginFailure>, AppError> {
+    let typed: String = username.trim().chars().take(100).collect();
+    let key = typed.to_lowercase();
+    actor.name = typed.clone();
+    conn.transaction(|conn| {
+        let user = users::find_by_username(conn, &typed)?;
+        let org_id = match &user {
+            Some(u) => single_org(conn, u.id)?,
+            None => None,
+        };
+        actor.user_id = user.as_ref().map(|u| u.id);
+        actor.role = user.as_ref().and_then(|u| u.role.parse().ok());
+        let fail = |conn: &mut PgConnection, actor: &Actor, reason: &str| {
+            audit::record(
+                conn,
+                actor,
+                Event {
+                    org_id,
+                    action: "LOGIN",
+                    resource: None,
+                    success: false,
+                    details: json!({ "reason": reason }),
+                },
+            )
+        };
+        if let Some((failures, last)) = users::throttle_state(conn, &key)? {
+            let wait = backoff_secs(failures) - (Utc::now() - last).num_seconds();
+            if wait > 0 {
+                fail(conn, &actor, "throttled")?;
+                return Ok(Err(LoginFailure::Throttled {
+                    retry_after: wait as u64,
+                }));
+            }
+        }
+        let ok = match &user {
+            Some(u) => password::verify(password_given, &u.password_hash) && !u.disabled,
+            None => {
+                password::verify(password_given, dummy_hash);
+                false
+            }
+        };
+        let role = user.as_ref().and_then(|u| u.role.parse::<Role>().ok());
+        match (ok, user, role) {
+            (true, Some(user), Some(role)) => {
+                users::clear_failures(conn, &key)?;
+                audit::record(
+                    conn,
+                    &actor,
+                    Event {
+                        org_id,
+                        action: "LOGIN",
+                        resource: None,
+                        success: true,
+                        details: json!({}),
+                    },
+                )?;
+                Ok(Ok((user, role)))
+            }
+            _ => {
+                users::record_failure(conn, &key)?;
+                fail(conn, &actor, "bad credentials")?;
+                Ok(Err(LoginFailure::BadCredentials))
+            }
+        }
+    })
+}
+
+fn single_org(conn: &mut PgConnection, user_id: Uuid) -> QueryResult<Option<Uuid>> {
+    let ids = users::org_ids(conn, user_id)?;
+    Ok(if ids.len() == 1 { Some(ids[0]) } else { None })
+}
+
+pub fn logout(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    org_id: Option<Uuid>,
+) -> Result<(), AppError> {
+    audit::record(
+        conn,
+        actor,
+        Event {
+            org_id,
+            action: "LOGOUT",
+            resource: None,
+            success: true,
+            details: json!({}),
+        },
+    )?;
+    Ok(())
+}
+
+/// Creates a user: support users have no org; partner viewers one or more; others exactly one.
+pub fn create(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    username: &str,
+    password_plain: &str,
+    role: Role,
+    org_ids: &[Uuid],
+) -> Result<User, AppError> {
+    let username = username.trim();
+    if username.is_empty()
+        || username.chars().count() > 100
+        || username.chars().any(char::is_whitespace)
+    {
+        return Err(AppError::BadRequest(
+            "The username must be 1 to 100 characters without spaces.".into(),
+        ));
+    }
+    password::check_strength(password_plain).map_err(AppError::BadRequest)?;
+    match (role, org_ids.len()) {
+        (Role::Support, 0) | (Role::PartnerViewer, 1..) => {}
+        (Role::Support, _) => {
+            return Err(AppError::BadRequest(
+                "Support users see every organization; give no organization.".into(),
+            ));
+        }
+        (Role::PartnerViewer, 0) => {
+            return Err(AppError::BadRequest(
+                "A partner viewer needs at least one organization.".into(),
+            ));
+        }
+        (_, 1) => {}
+        _ => {
+            return Err(AppError::BadRequest(format!(
+                "A user with role {role} belongs to exactly one organization."
+            )));
+        }
+    }
+    let hash = password::hash(password_plain)?;
+    conn.transaction(|conn| {
+        for org in org_ids {
+            if orgs::find(conn, *org)?.is_none() {
+                return Err(AppError::BadRequest(format!(
+                    "There is no organization with id {org}."
+                )));
+            }
+        }
+        let user = users::insert(conn, username, &hash, role.as_str(), org_ids).map_err(|e| {
+            unique_as_conflict(e, || format!("The username \"{username}\" is taken."))
+        })?;
+        for org in org_ids
+            .iter()
+            .copied()
+            .map(Some)
+            .chain(org_ids.is_empty().then_some(None))
+        {
+            audit::record(
+                conn,
+                actor,
+                Event {
+                    org_id: org,
+                    action: "CREATE_USER",
+                    resource: Some((user.id, &user.username)),
+                    success: true,
+                    details: json!({ "role": role.as_str() }),
+                },
+            )?;
+        }
+        Ok(user)
+    })
+}

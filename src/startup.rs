@@ -1,0 +1,186 @@
+//! `Application::build` is the one way to start the portal: the binary and the tests both use it.
+use crate::auth::{csrf, password, session_store::PgSessionStore};
+use crate::config::Settings;
+use crate::db::{self, DbPool};
+use crate::domain::token::{TokenKeys, hmac_sha256};
+use crate::state::AppState;
+use crate::{assets, error, web as pages};
+use actix_session::SessionMiddleware;
+use actix_session::config::{BrowserSession, CookieContentSecurity, TtlExtensionPolicy};
+use actix_web::body::MessageBody;
+use actix_web::cookie::{Key, SameSite};
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{DefaultHeaders, Next, from_fn};
+use actix_web::{App, HttpResponse, HttpServer, web};
+use anyhow::Context;
+use std::net::TcpListener;
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    pool: DbPool,
+}
+
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; \
+                   object-src 'none'";
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let url = settings.database_url.expose().to_owned();
+        let pool_size = settings.pool_size;
+        let pool = web::block(move || -> anyhow::Result<DbPool> {
+            db::ensure_database(&url)?;
+            let pool = db::build_pool(&url, pool_size)?;
+            let mut conn = pool.get().context("could not get a database connection")?;
+            db::run_migrations(&mut conn)?;
+            Ok(pool)
+        })
+        .await??;
+
+        let listener = TcpListener::bind(&settings.bind)
+            .with_context(|| format!("could not listen on {}", settings.bind))?;
+        let addr = listener.local_addr()?;
+        let own_url = settings
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
+        let base_url = settings
+            .api_base_url
+            .clone()
+            .unwrap_or(own_url)
+            .trim_end_matches('/')
+            .to_owned();
+        let secret = settings.secret_key.expose().as_bytes();
+        let cookie_key = Key::derive_from(&hmac_sha256(secret, b"sandbox-portal cookie key v1"));
+        let dummy_hash = web::block(password::dummy_hash).await??;
+        let state = web::Data::new(AppState {
+            pool: pool.clone(),
+            keys: TokenKeys::derive(secret),
+            base_url,
+            dummy_hash,
+            session_absolute: settings.session_absolute,
+        });
+
+        let https = settings.https();
+        let idle = actix_web::cookie::time::Duration::seconds(settings.session_idle.num_seconds());
+        let store = PgSessionStore::new(pool.clone());
+        let server = HttpServer::new(move || {
+            let mut headers = DefaultHeaders::new()
+                .add(("Content-Security-Policy", CSP))
+                .add(("X-Content-Type-Options", "nosniff"))
+                .add(("Referrer-Policy", "same-origin"))
+                .add(("X-Frame-Options", "DENY"))
+                .add(("Cache-Control", "no-store"));
+            if https {
+                headers = headers.add((
+                    "Strict-Transport-Security",
+                    "max-age=63072000; includeSubDomains",
+                ));
+            }
+            let sessions = SessionMiddleware::builder(store.clone(), cookie_key.clone())
+                .cookie_name(
+                    if https {
+                        "__Host-sp_session"
+                    } else {
+                        "sp_session"
+                    }
+                    .into(),
+                )
+                .cookie_secure(https)
+                .cookie_http_only(true)
+                .cookie_same_site(SameSite::Strict)
+                .cookie_path("/".into())
+                .cookie_content_security(CookieContentSecurity::Private)
+                .session_lifecycle(
+                    BrowserSession::default()
+                        .state_ttl(idle)
+                        .state_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest),
+                )
+                .build();
+            App::new()
+                .app_data(state.clone())
+                .app_data(web::FormConfig::default().limit(64 * 1024))
+                .wrap(headers)
+                .wrap(from_fn(log_requests))
+                .route("/healthz", web::get().to(healthz))
+                .route("/readyz", web::get().to(readyz))
+                .route("/static/{path:.*}", web::get().to(assets::serve))
+                .service(
+                    web::scope("")
+                        .wrap(from_fn(csrf::verify))
+                        .wrap(from_fn(error::render_errors))
+                        .wrap(sessions)
+                        .configure(pages::routes),
+                )
+        })
+        .workers(
+            settings
+                .workers
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from)),
+        )
+        .listen(listener)?
+        .run();
+        Ok(Application {
+            port: addr.port(),
+            server,
+            pool,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn pool(&self) -> &DbPool {
+        &self.pool
+    }
+
+    pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain").body("ok")
+}
+
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    use diesel::RunQueryDsl;
+    let ok = state
+        .db(|c| {
+            diesel::sql_query("SELECT 1").execute(c)?;
+            Ok(())
+        })
+        .await
+        .is_ok();
+    if ok {
+        HttpResponse::Ok().content_type("text/plain").body("ready")
+    } else {
+        HttpResponse::ServiceUnavailable()
+            .content_type("text/plain")
+            .body("database unreachable")
+    }
+}
+
+/// One line per request: method, path and status. Never the query string, where the Submission
+/// API's clients put their token.
+async fn log_requests(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let method = req.method().clone();
+    let path = req.path().to_owned();
+    let started = std::time::Instant::now();
+    let res = next.call(req).await;
+    let status = match &res {
+        Ok(r) => r.status().as_u16(),
+        Err(e) => e.as_response_error().status_code().as_u16(),
+    };
+    tracing::info!(%method, %path, status, elapsed_ms = started.elapsed().as_millis() as u64, "request");
+    res
+}

@@ -1,0 +1,717 @@
+//! The Sandbox API Token page (R1, R3–R9, R12).
+use super::view::{Chrome, exact, iso, relative};
+use super::{html, see_other};
+use crate::auth::extract::{Manage, OrgScope, Permission, Reveal, View};
+use crate::db::models::Org;
+use crate::db::orgs;
+use crate::domain::policy::{OrgFacts, SubscriptionStatus};
+use crate::domain::role::Action;
+use crate::domain::token::{TokenValue, masked};
+use crate::error::{AppError, flash_html, is_htmx};
+use crate::service::tokens::{self as ops, TokenView};
+use crate::state::AppState;
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use chrono::Utc;
+use serde::Deserialize;
+use uuid::Uuid;
+
+pub const PAGE: &str = "/admin/cloud-service-api-security/sandbox-api-token";
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route(PAGE, web::get().to(page))
+        .route(&format!("{PAGE}/tokens"), web::post().to(add))
+        .route(&format!("{PAGE}/tokens/{{id}}/row"), web::get().to(row))
+        .route(
+            &format!("{PAGE}/tokens/{{id}}/reveal"),
+            web::post().to(reveal),
+        )
+        .route(&format!("{PAGE}/tokens/{{id}}/copy"), web::post().to(copy))
+        .route(
+            &format!("{PAGE}/tokens/{{id}}/rename"),
+            web::get().to(rename_form),
+        )
+        .route(
+            &format!("{PAGE}/tokens/{{id}}/rename"),
+            web::post().to(rename),
+        )
+        .route(
+            &format!("{PAGE}/tokens/{{id}}/regenerate"),
+            web::get().to(regenerate_confirm),
+        )
+        .route(
+            &format!("{PAGE}/tokens/{{id}}/regenerate"),
+            web::post().to(regenerate),
+        )
+        .route(
+            &format!("{PAGE}/tokens/{{id}}/delete"),
+            web::get().to(delete_confirm),
+        )
+        .route(
+            &format!("{PAGE}/tokens/{{id}}/delete"),
+            web::post().to(delete),
+        );
+}
+
+/// What every part of the page needs to know about the viewer and the org.
+pub struct Ctx {
+    pub page: &'static str,
+    /// `?org=<id>`, appended to every URL so multi-org users act on the org they look at.
+    pub q: String,
+    pub csrf: String,
+    pub can_reveal: bool,
+    pub can_manage: bool,
+}
+
+pub struct Row {
+    pub id: Uuid,
+    pub name: String,
+    pub shown_value: String,
+    pub revealed: bool,
+    pub disabled: bool,
+    pub status_label: &'static str,
+    pub disabled_reason: Option<String>,
+    pub last_modified_by: String,
+    pub last_modified_on: String,
+    pub last_modified_iso: String,
+    pub last_used: Option<(String, String, String)>,
+    pub calls_today: i32,
+    pub can_rename: bool,
+    pub can_regenerate_delete: bool,
+    pub editing: bool,
+    pub name_input: String,
+    pub name_error: Option<String>,
+}
+
+pub struct Banner {
+    pub kind: &'static str,
+    pub title: &'static str,
+    pub message: String,
+}
+
+pub struct Dialog {
+    pub title: String,
+    pub description: String,
+    pub action: String,
+    pub target: String,
+    pub confirm_label: &'static str,
+    pub danger: bool,
+}
+
+#[derive(Template)]
+#[template(path = "tokens.html")]
+struct Page {
+    chrome: Chrome,
+    ctx: Ctx,
+    org: Org,
+    orgs: Vec<(Uuid, String)>,
+    base_url: String,
+    banners: Vec<Banner>,
+    rows: Vec<Row>,
+    add_allowed: bool,
+    add_refusal: Option<String>,
+    token_limit: i32,
+    token_count: usize,
+    dialog: Option<Dialog>,
+    flash: Option<(&'static str, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "tokens.html", block = "panel")]
+struct Panel {
+    ctx: Ctx,
+    rows: Vec<Row>,
+    add_allowed: bool,
+    add_refusal: Option<String>,
+    token_limit: i32,
+    token_count: usize,
+}
+
+#[derive(Template)]
+#[template(path = "_token_row.html")]
+struct RowFragment {
+    ctx: Ctx,
+    row: Row,
+}
+
+#[derive(Template)]
+#[template(path = "_dialog.html")]
+struct DialogFragment {
+    ctx: Ctx,
+    dialog: Dialog,
+}
+
+/// How one row should look beyond its stored state.
+#[derive(Default)]
+struct RowState {
+    revealed: Option<(Uuid, TokenValue)>,
+    editing: Option<(Uuid, String, Option<String>)>,
+}
+
+struct Loaded {
+    org: Org,
+    facts: OrgFacts,
+    tokens: Vec<TokenView>,
+    orgs: Vec<(Uuid, String)>,
+}
+
+async fn load<P: Permission>(state: &AppState, scope: &OrgScope<P>) -> Result<Loaded, AppError> {
+    let org_id = scope.org.id;
+    let granted = scope.user.org_ids.clone();
+    let sees_all = scope.user.role.sees_all_orgs();
+    state
+        .db(move |c| {
+            let org = orgs::find(c, org_id)?.ok_or(AppError::NotFound)?;
+            let facts = ops::facts(c, &org)?;
+            let tokens = ops::list(c, org_id)?;
+            let choices = if sees_all {
+                orgs::first_page(c, 200)?
+            } else {
+                orgs::by_ids(c, &granted)?
+            };
+            Ok(Loaded {
+                org,
+                facts,
+                tokens,
+                orgs: choices.into_iter().map(|o| (o.id, o.name)).collect(),
+            })
+        })
+        .await
+}
+
+fn ctx<P: Permission>(scope: &OrgScope<P>) -> Ctx {
+    Ctx {
+        page: PAGE,
+        q: format!("?org={}", scope.org.id),
+        csrf: scope.user.csrf.clone(),
+        can_reveal: scope.user.role.can(Action::RevealToken),
+        can_manage: scope.user.role.can(Action::ManageTokens),
+    }
+}
+
+fn to_row(view: &TokenView, facts: &OrgFacts, ctx: &Ctx, rs: &RowState) -> Row {
+    let t = &view.token;
+    let now = Utc::now();
+    let expired = facts.subscription != SubscriptionStatus::Active;
+    let disabled = t.disabled_at.is_some() || facts.api_disabled || expired;
+    let status_label = if t.disabled_at.is_some() || facts.api_disabled {
+        "Disabled"
+    } else if expired {
+        "Disabled (subscription expired)"
+    } else {
+        "Enabled"
+    };
+    let disabled_reason = t.disabled_reason.clone().or_else(|| {
+        facts
+            .api_disabled
+            .then(|| "Sandbox API access disabled by provider".into())
+    });
+    let revealed = rs.revealed.as_ref().filter(|(id, _)| *id == t.id);
+    let editing = rs.editing.as_ref().filter(|(id, _, _)| *id == t.id);
+    Row {
+        id: t.id,
+        name: t.name.clone(),
+        shown_value: match revealed {
+            Some((_, v)) => v.expose().to_owned(),
+            None => masked(&t.value_hint),
+        },
+        revealed: revealed.is_some(),
+        disabled,
+        status_label,
+        disabled_reason,
+        last_modified_by: t.last_modified_by.clone(),
+        last_modified_on: exact(&t.last_modified_at),
+        last_modified_iso: iso(&t.last_modified_at),
+        last_used: t
+            .last_used_at
+            .map(|u| (relative(&u, now), exact(&u), iso(&u))),
+        calls_today: view.calls_today,
+        can_rename: ctx.can_manage && facts.may_rename().is_ok(),
+        can_regenerate_delete: ctx.can_manage
+            && facts
+                .may_regenerate_or_delete(t.disabled_at.is_some())
+                .is_ok(),
+        editing: editing.is_some(),
+        name_input: editing
+            .map(|e| e.1.clone())
+            .unwrap_or_else(|| t.name.clone()),
+        name_error: editing.and_then(|e| e.2.clone()),
+    }
+}
+
+fn banners(org: &Org, facts: &OrgFacts, tokens: &[TokenView]) -> Vec<Banner> {
+    let mut out = Vec::new();
+    match facts.subscription {
+        SubscriptionStatus::Active => {}
+        SubscriptionStatus::Expired => out.push(Banner {
+            kind: "warning",
+            title: "Sandbox subscription expired",
+            message: format!(
+                "Your Sandbox subscription expired on {}. The tokens below are kept but disabled, \
+                 and no changes can be made. Contact Zscaler Support to renew; the same tokens \
+                 will work again after renewal.",
+                org.subscription_expires_at
+                    .map(|t| exact(&t))
+                    .unwrap_or_default()
+            ),
+        }),
+        SubscriptionStatus::None => out.push(Banner {
+            kind: "warning",
+            title: "No Sandbox subscription",
+            message: "This organization has no Sandbox subscription, so tokens cannot be changed. \
+                      Contact Zscaler Support."
+                .into(),
+        }),
+    }
+    if let Some(reason) = &org.api_disabled_reason {
+        out.push(Banner {
+            kind: "danger",
+            title: "Sandbox API access disabled",
+            message: format!(
+                "Sandbox API access for this organization was disabled by Zscaler or your service \
+                 provider ({reason}). Contact Zscaler Support or your service provider to re-enable it."
+            ),
+        });
+    } else if tokens.iter().any(|t| t.token.disabled_at.is_some()) {
+        out.push(Banner {
+            kind: "danger",
+            title: "A token is disabled",
+            message: "One or more tokens were disabled by Zscaler or your service provider. You cannot \
+                      add, regenerate or delete them; contact Zscaler Support or your service provider \
+                      to re-enable them."
+                .into(),
+        });
+    }
+    out
+}
+
+fn add_state(facts: &OrgFacts, ctx: &Ctx) -> (bool, Option<String>) {
+    if !ctx.can_manage {
+        return (false, None);
+    }
+    match facts.may_add() {
+        Ok(()) => (true, None),
+        Err(r) => (false, Some(r.message())),
+    }
+}
+
+fn render_page<P: Permission>(
+    scope: &OrgScope<P>,
+    base_url: &str,
+    loaded: Loaded,
+    rs: &RowState,
+    dialog: Option<Dialog>,
+    flash: Option<(&'static str, String)>,
+) -> Result<String, AppError> {
+    let ctx = ctx(scope);
+    let rows = loaded
+        .tokens
+        .iter()
+        .map(|t| to_row(t, &loaded.facts, &ctx, rs))
+        .collect();
+    let (add_allowed, add_refusal) = add_state(&loaded.facts, &ctx);
+    let page = Page {
+        chrome: Chrome::for_user(&scope.user),
+        banners: banners(&loaded.org, &loaded.facts, &loaded.tokens),
+        token_limit: loaded.org.token_limit,
+        token_count: loaded.tokens.len(),
+        org: loaded.org,
+        orgs: loaded.orgs,
+        base_url: base_url.to_owned(),
+        rows,
+        add_allowed,
+        add_refusal,
+        dialog,
+        flash,
+        ctx,
+    };
+    Ok(page.render().map_err(anyhow::Error::from)?)
+}
+
+fn render_panel<P: Permission>(scope: &OrgScope<P>, loaded: &Loaded) -> Result<String, AppError> {
+    let ctx = ctx(scope);
+    let rows = loaded
+        .tokens
+        .iter()
+        .map(|t| to_row(t, &loaded.facts, &ctx, &RowState::default()))
+        .collect();
+    let (add_allowed, add_refusal) = add_state(&loaded.facts, &ctx);
+    let panel = Panel {
+        rows,
+        add_allowed,
+        add_refusal,
+        token_limit: loaded.org.token_limit,
+        token_count: loaded.tokens.len(),
+        ctx,
+    };
+    Ok(panel.render().map_err(anyhow::Error::from)?)
+}
+
+fn render_row<P: Permission>(
+    scope: &OrgScope<P>,
+    loaded: &Loaded,
+    token_id: Uuid,
+    rs: &RowState,
+) -> Result<String, AppError> {
+    let ctx = ctx(scope);
+    let view = loaded
+        .tokens
+        .iter()
+        .find(|t| t.token.id == token_id)
+        .ok_or(AppError::NotFound)?;
+    let row = to_row(view, &loaded.facts, &ctx, rs);
+    Ok(RowFragment { ctx, row }
+        .render()
+        .map_err(anyhow::Error::from)?)
+}
+
+/// Responses that carry a token value: never stored by the browser or any cache (R3).
+fn secret_html(status: StatusCode, body: String) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store, max-age=0"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .body(body)
+}
+
+fn with_flash(body: String, kind: &str, message: &str) -> String {
+    format!(
+        "{body}<div id=\"flash\" hx-swap-oob=\"innerHTML\">{}</div>",
+        flash_html(kind, message)
+    )
+}
+
+fn page_url<P: Permission>(scope: &OrgScope<P>) -> String {
+    format!("{PAGE}?org={}", scope.org.id)
+}
+
+fn token_id(raw: &str) -> Result<Uuid, AppError> {
+    Uuid::parse_str(raw).map_err(|_| AppError::NotFound)
+}
+
+async fn page(state: web::Data<AppState>, scope: OrgScope<View>) -> Result<HttpResponse, AppError> {
+    let loaded = load(&state, &scope).await?;
+    let body = render_page(
+        &scope,
+        &state.base_url,
+        loaded,
+        &RowState::default(),
+        None,
+        None,
+    )?;
+    Ok(html(StatusCode::OK, body))
+}
+
+/// The masked row: "hide", and "cancel" of a rename.
+async fn row(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    scope: OrgScope<View>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = token_id(&id)?;
+    if !is_htmx(&req) {
+        return Ok(see_other(&page_url(&scope)));
+    }
+    let loaded = load(&state, &scope).await?;
+    Ok(html(
+        StatusCode::OK,
+        render_row(&scope, &loaded, id, &RowState::default())?,
+    ))
+}
+
+async fn reveal(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    scope: OrgScope<Reveal>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = token_id(&id)?;
+    let actor = scope.user.actor();
+    let org_id = scope.org.id;
+    let st = state.clone();
+    let (_, value) = state
+        .db(move |c| ops::reveal(c, &st.keys, &actor, org_id, id, "reveal"))
+        .await?;
+    let loaded = load(&state, &scope).await?;
+    let rs = RowState {
+        revealed: Some((id, value)),
+        ..Default::default()
+    };
+    let body = if is_htmx(&req) {
+        render_row(&scope, &loaded, id, &rs)?
+    } else {
+        render_page(&scope, &state.base_url, loaded, &rs, None, None)?
+    };
+    Ok(secret_html(StatusCode::OK, body))
+}
+
+/// The value as text, for the copy button's clipboard write. Audited like a reveal.
+async fn copy(
+    state: web::Data<AppState>,
+    scope: OrgScope<Reveal>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = token_id(&id)?;
+    let actor = scope.user.actor();
+    let org_id = scope.org.id;
+    let st = state.clone();
+    let (_, value) = state
+        .db(move |c| ops::reveal(c, &st.keys, &actor, org_id, id, "copy"))
+        .await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store, max-age=0"))
+        .body(value.expose().to_owned()))
+}
+
+#[derive(Deserialize)]
+struct NameForm {
+    name: Option<String>,
+}
+
+async fn add(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    scope: OrgScope<Manage>,
+    form: web::Form<NameForm>,
+) -> Result<HttpResponse, AppError> {
+    let actor = scope.user.actor();
+    let org_id = scope.org.id;
+    let st = state.clone();
+    let name = form.into_inner().name;
+    let (token, _) = state
+        .db(move |c| ops::add(c, &st.keys, &actor, org_id, name.as_deref()))
+        .await?;
+    if !is_htmx(&req) {
+        return Ok(see_other(&page_url(&scope)));
+    }
+    let loaded = load(&state, &scope).await?;
+    let body = with_flash(
+        render_panel(&scope, &loaded)?,
+        "success",
+        &format!(
+            "Token \"{}\" added. Use the eye icon to view it.",
+            token.name
+        ),
+    );
+    Ok(html(StatusCode::CREATED, body))
+}
+
+async fn rename_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    scope: OrgScope<Manage>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = token_id(&id)?;
+    let loaded = load(&state, &scope).await?;
+    let current = loaded
+        .tokens
+        .iter()
+        .find(|t| t.token.id == id)
+        .ok_or(AppError::NotFound)?
+        .token
+        .name
+        .clone();
+    let rs = RowState {
+        editing: Some((id, current, None)),
+        ..Default::default()
+    };
+    let body = if is_htmx(&req) {
+        render_row(&scope, &loaded, id, &rs)?
+    } else {
+        render_page(&scope, &state.base_url, loaded, &rs, None, None)?
+    };
+    Ok(html(StatusCode::OK, body))
+}
+
+async fn rename(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    scope: OrgScope<Manage>,
+    id: web::Path<String>,
+    form: web::Form<NameForm>,
+) -> Result<HttpResponse, AppError> {
+    let id = token_id(&id)?;
+    let actor = scope.user.actor();
+    let org_id = scope.org.id;
+    let typed = form.into_inner().name.unwrap_or_default();
+    let name = typed.clone();
+    let result = state
+        .db(move |c| ops::rename(c, &actor, org_id, id, &name))
+        .await;
+    let htmx = is_htmx(&req);
+    match result {
+        Ok(token) => {
+            if !htmx {
+                return Ok(see_other(&page_url(&scope)));
+            }
+            let loaded = load(&state, &scope).await?;
+            let body = with_flash(
+                render_row(&scope, &loaded, id, &RowState::default())?,
+                "success",
+                &format!("Token renamed to \"{}\".", token.name),
+            );
+            Ok(html(StatusCode::OK, body))
+        }
+        // A bad name keeps the form open with the message next to the field.
+        Err(AppError::BadRequest(msg) | AppError::Conflict(msg)) => {
+            let loaded = load(&state, &scope).await?;
+            let rs = RowState {
+                editing: Some((id, typed, Some(msg))),
+                ..Default::default()
+            };
+            let body = if htmx {
+                render_row(&scope, &loaded, id, &rs)?
+            } else {
+                render_page(&scope, &state.base_url, loaded, &rs, None, None)?
+            };
+            Ok(html(StatusCode::BAD_REQUEST, body))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn confirm(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    scope: OrgScope<Manage>,
+    id: Uuid,
+    regenerate: bool,
+) -> Result<HttpResponse, AppError> {
+    let loaded = load(&state, &scope).await?;
+    let token = &loaded
+        .tokens
+        .iter()
+        .find(|t| t.token.id == id)
+        .ok_or(AppError::NotFound)?
+        .token;
+    // Offer the dialog only when the change would be allowed: no dead-end confirmation.
+    loaded
+        .facts
+        .may_regenerate_or_delete(token.disabled_at.is_some())?;
+    let q = format!("?org={}", scope.org.id);
+    let dialog = if regenerate {
+        Dialog {
+            title: format!("Regenerate token \"{}\"?", token.name),
+            description: "A new random value replaces the current one. The current value stops \
+                          working immediately, in every configuration that uses it."
+                .into(),
+            action: format!("{PAGE}/tokens/{id}/regenerate{q}"),
+            target: format!("#token-{id}"),
+            confirm_label: "OK",
+            danger: true,
+        }
+    } else {
+        Dialog {
+            title: format!("Delete token \"{}\"?", token.name),
+            description: "The token is removed and its value stops working immediately.".into(),
+            action: format!("{PAGE}/tokens/{id}/delete{q}"),
+            target: "#token-panel".into(),
+            confirm_label: "OK",
+            danger: true,
+        }
+    };
+    let body = if is_htmx(&req) {
+        DialogFragment {
+            ctx: ctx(&scope),
+            dialog,
+        }
+        .render()
+        .map_err(anyhow::Error::from)?
+    } else {
+        render_page(
+            &scope,
+            &state.base_url,
+            loaded,
+            &RowState::default(),
+            Some(dialog),
+            None,
+        )?
+    };
+    Ok(html(StatusCode::OK, body))
+}
+
+async fn regenerate_confirm(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    scope: OrgScope<Manage>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = token_id(&id)?;
+    confirm(req, state, scope, id, true).await
+}
+
+async fn delete_confirm(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    scope: OrgScope<Manage>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = token_id(&id)?;
+    confirm(req, state, scope, id, false).await
+}
+
+async fn regenerate(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    scope: OrgScope<Manage>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = token_id(&id)?;
+    let actor = scope.user.actor();
+    let org_id = scope.org.id;
+    let st = state.clone();
+    let (token, value) = state
+        .db(move |c| ops::regenerate(c, &st.keys, &actor, org_id, id))
+        .await?;
+    let loaded = load(&state, &scope).await?;
+    // The new value is shown once, so it can be put where the old one was used.
+    let rs = RowState {
+        revealed: Some((id, value)),
+        ..Default::default()
+    };
+    let message = format!(
+        "Token \"{}\" regenerated. The previous value no longer works.",
+        token.name
+    );
+    let body = if is_htmx(&req) {
+        with_flash(render_row(&scope, &loaded, id, &rs)?, "success", &message)
+    } else {
+        render_page(
+            &scope,
+            &state.base_url,
+            loaded,
+            &rs,
+            None,
+            Some(("success", message)),
+        )?
+    };
+    Ok(secret_html(StatusCode::OK, body))
+}
+
+async fn delete(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    scope: OrgScope<Manage>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = token_id(&id)?;
+    let actor = scope.user.actor();
+    let org_id = scope.org.id;
+    let token = state
+        .db(move |c| ops::delete(c, &actor, org_id, id))
+        .await?;
+    if !is_htmx(&req) {
+        return Ok(see_other(&page_url(&scope)));
+    }
+    let loaded = load(&state, &scope).await?;
+    let body = with_flash(
+        render_panel(&scope, &loaded)?,
+        "success",
+        &format!("Token \"{}\" deleted.", token.name),
+    );
+    Ok(html(StatusCode::OK, body))
+}

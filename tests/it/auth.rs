@@ -1,0 +1,201 @@
+use crate::helpers::*;
+use sandbox_portal::domain::role::Role;
+
+#[actix_web::test]
+async fn login_with_the_right_password_opens_the_token_page() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.org("Acme");
+    app.user("alice", Role::OrgAdmin, &[org.id]);
+    let mut b = app.client();
+    let res = b.login("alice", PASSWORD).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"], PAGE);
+    let page = b.text(PAGE).await;
+    assert!(page.contains("Sandbox API Token"));
+    assert!(page.contains("alice"));
+}
+
+#[actix_web::test]
+async fn an_unknown_user_and_a_wrong_password_get_the_same_answer() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.org("Acme");
+    app.user("alice", Role::OrgAdmin, &[org.id]);
+    let mut b = app.client();
+    let wrong = b.login("alice", "not the password").await;
+    let wrong_status = wrong.status();
+    let wrong_body = wrong.text().await.unwrap().replace("alice", "NAME");
+    let unknown = b.login("mallory", "not the password").await;
+    let unknown_status = unknown.status();
+    let unknown_body = unknown.text().await.unwrap().replace("mallory", "NAME");
+    assert_eq!(wrong_status, 401);
+    assert_eq!(unknown_status, wrong_status);
+    assert!(wrong_body.contains("Invalid username or password."));
+    let strip = |s: &str| {
+        s.lines()
+            .filter(|l| !l.contains("csrf"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(strip(&unknown_body), strip(&wrong_body));
+}
+
+#[actix_web::test]
+async fn logins_and_failures_are_audited_without_the_password() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.org("Acme");
+    app.user("alice", Role::OrgAdmin, &[org.id]);
+    let mut b = app.client();
+    b.login("alice", "wrong-password-123").await;
+    b.login("alice", PASSWORD).await;
+    let rows = app.audit_actions();
+    let logins: Vec<_> = rows
+        .iter()
+        .filter(|r| r.0 == "LOGIN")
+        .map(|r| r.1.as_str())
+        .collect();
+    assert_eq!(logins, ["FAILURE", "SUCCESS"]);
+    let dump = app.audit_dump();
+    assert!(!dump.contains("wrong-password-123"));
+    assert!(!dump.contains(PASSWORD));
+}
+
+#[actix_web::test]
+async fn the_session_id_changes_at_login() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.org("Acme");
+    app.user("alice", Role::OrgAdmin, &[org.id]);
+    let mut b = app.client();
+    b.text("/login").await;
+    let before = b.cookie_header();
+    assert!(
+        before.contains("sp_session="),
+        "the login form starts a session"
+    );
+    b.login("alice", PASSWORD).await;
+    let after = b.cookie_header();
+    assert!(after.contains("sp_session="));
+    assert_ne!(before, after);
+}
+
+#[actix_web::test]
+async fn after_logout_the_old_session_cookie_no_longer_works() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.org("Acme");
+    let mut b = app.login_as("alice", Role::OrgAdmin, &[org.id]).await;
+    let stolen = b.cookie_header();
+    let res = b.post_form("/logout", &[]).await;
+    assert_eq!(res.status(), 303);
+    assert!(res.headers().contains_key("clear-site-data"));
+    let replay = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(b.url(PAGE))
+        .header("Cookie", stolen)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 303);
+    assert!(
+        replay.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/login")
+    );
+    assert!(app.audit_actions().iter().any(|r| r.0 == "LOGOUT"));
+    b.refresh_csrf_or_login_page().await;
+}
+
+impl Browser {
+    async fn refresh_csrf_or_login_page(&mut self) {
+        let res = self.get(PAGE).await;
+        assert_eq!(
+            res.status(),
+            303,
+            "the logged-out browser is sent to the login page"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn a_post_without_the_csrf_token_is_refused_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.org("Acme");
+    let b = app.login_as("alice", Role::OrgAdmin, &[org.id]).await;
+    let res = b
+        .client
+        .post(b.url(&add_url(org.id)))
+        .form(&[("name", "sneaky")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let res = b
+        .client
+        .post(b.url(&add_url(org.id)))
+        .form(&[("name", "sneaky"), ("csrf_token", "forged-value")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    assert!(res.text().await.unwrap().contains("Reload the page"));
+    assert_eq!(app.tokens(org.id).len(), 1);
+    let ok = b.post_form(&add_url(org.id), &[("name", "legit")]).await;
+    assert_eq!(ok.status(), 303);
+    assert_eq!(app.tokens(org.id).len(), 2);
+}
+
+#[actix_web::test]
+async fn repeated_failures_are_throttled_even_for_the_right_password() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.org("Acme");
+    app.user("alice", Role::OrgAdmin, &[org.id]);
+    let mut b = app.client();
+    for _ in 0..5 {
+        assert_eq!(b.login("alice", "wrong").await.status(), 401);
+    }
+    let res = b.login("alice", PASSWORD).await;
+    assert_eq!(res.status(), 429);
+    assert!(res.headers().contains_key("retry-after"));
+    // An unknown name is throttled the same way, so throttling reveals nothing.
+    for _ in 0..5 {
+        b.login("ghost", "wrong").await;
+    }
+    assert_eq!(b.login("ghost", "wrong").await.status(), 429);
+}
+
+#[actix_web::test]
+async fn pages_need_a_login_and_say_where_to_go() {
+    let app = TestApp::spawn().await;
+    let b = app.client();
+    let res = b.get(PAGE).await;
+    assert_eq!(res.status(), 303);
+    assert!(
+        res.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/login?next=")
+    );
+    let res = b.hx_get(PAGE).await;
+    assert!(res.headers().contains_key("hx-redirect"));
+}
+
+#[actix_web::test]
+async fn every_response_carries_the_security_headers() {
+    let app = TestApp::spawn().await;
+    let b = app.client();
+    for path in ["/login", "/healthz", "/static/htmx.min.js"] {
+        let res = b.get(path).await;
+        assert_eq!(res.status(), 200, "{path}");
+        let csp = res.headers()["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'"));
+        assert!(!csp.contains("unsafe-inline"));
+        assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+        assert!(res.headers().contains_key("referrer-policy"));
+    }
+    let page = b.text("/login").await;
+    assert!(!page.contains("<style"), "no inline style");
+    assert!(!page.contains(" style="), "no inline style attribute");
+    assert!(!page.contains("<script>"), "no inline script");
+    assert_eq!(b.get("/readyz").await.status(), 200);
+}
