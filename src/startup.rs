@@ -141,7 +141,25 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let pool = self.pool.clone();
+        let sweeper = actix_web::rt::spawn(async move {
+            let mut every = actix_web::rt::time::interval(std::time::Duration::from_secs(600));
+            loop {
+                every.tick().await;
+                let pool = pool.clone();
+                let swept = web::block(move || -> anyhow::Result<usize> {
+                    let mut conn = pool.get()?;
+                    Ok(db::sessions::purge_expired(&mut conn)?)
+                })
+                .await;
+                if let Ok(Err(e)) = swept {
+                    tracing::warn!(error = %e, "could not purge expired sessions");
+                }
+            }
+        });
+        let result = self.server.await;
+        sweeper.abort();
+        result
     }
 }
 

@@ -199,3 +199,43 @@ async fn every_response_carries_the_security_headers() {
     assert!(!page.contains("<script>"), "no inline script");
     assert_eq!(b.get("/readyz").await.status(), 200);
 }
+
+#[actix_web::test]
+async fn a_session_past_its_absolute_lifetime_is_ended() {
+    let app = TestApp::spawn_with(|s| s.session_absolute = chrono::Duration::seconds(-1)).await;
+    let (org, _) = app.org("Acme");
+    app.user("alice", Role::OrgAdmin, &[org.id]);
+    let mut b = app.client();
+    assert_eq!(b.login("alice", PASSWORD).await.status(), 303);
+    let res = b.get(PAGE).await;
+    assert_eq!(res.status(), 303);
+    assert!(
+        res.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/login")
+    );
+}
+
+#[actix_web::test]
+async fn the_login_form_never_redirects_off_site() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.org("Acme");
+    app.user("alice", Role::OrgAdmin, &[org.id]);
+    let b = app.client();
+    let page = b.text("/login?next=//evil.example/x").await;
+    let csrf = csrf_in(&page).unwrap();
+    let res = b
+        .client
+        .post(b.url("/login"))
+        .form(&[
+            ("username", "alice"),
+            ("password", PASSWORD),
+            ("csrf_token", &csrf),
+            ("next", "//evil.example/x"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["location"], PAGE);
+}

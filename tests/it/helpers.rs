@@ -170,8 +170,20 @@ impl TestApp {
         Self::spawn_on(db).await
     }
 
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+        let db = TestDb::new();
+        let mut s = settings(&db.url);
+        adjust(&mut s);
+        Self::start(db, s).await
+    }
+
     pub async fn spawn_on(db: TestDb) -> TestApp {
-        let app = Application::build(settings(&db.url))
+        let s = settings(&db.url);
+        Self::start(db, s).await
+    }
+
+    async fn start(db: TestDb, settings: Settings) -> TestApp {
+        let app = Application::build(settings)
             .await
             .expect("application builds");
         let addr = format!("http://127.0.0.1:{}", app.port());

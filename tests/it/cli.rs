@@ -1,0 +1,150 @@
+use crate::helpers::*;
+use sandbox_portal::db;
+use sandbox_portal::domain::role::Role;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn cli(db_url: &str, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sandbox-portal"))
+        .args(args)
+        .env("DATABASE_URL", db_url)
+        .env("SECRET_KEY", SECRET)
+        .env_remove("SANDBOX_PORTAL_PASSWORD")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the binary");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    child.wait_with_output().expect("binary output")
+}
+
+#[actix_web::test]
+async fn r2_org_create_provisions_one_enabled_token_and_user_create_reads_stdin() {
+    let app = TestApp::spawn().await;
+    let out = cli(
+        &app.db.url,
+        &[
+            "org",
+            "create",
+            "--name",
+            "Initech",
+            "--cloud",
+            "zscalertwo.net",
+            "--subscription-days",
+            "30",
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let org_id: uuid::Uuid = String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let tokens = app.tokens(org_id);
+    assert_eq!(tokens.len(), 1, "R2: one token, provisioned");
+    assert!(tokens[0].disabled_at.is_none(), "R2: enabled");
+
+    let org_arg = org_id.to_string();
+    let out = cli(
+        &app.db.url,
+        &[
+            "user",
+            "create",
+            "--username",
+            "peter",
+            "--role",
+            "org_admin",
+            "--org",
+            &org_arg,
+        ],
+        Some(&format!("{PASSWORD}\n")),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut b = app.client();
+    assert_eq!(b.login("peter", PASSWORD).await.status(), 303);
+    let page = b.text(PAGE).await;
+    assert!(page.contains("Initech") && page.contains(&tokens[0].name));
+    let actions: Vec<String> = app.audit_actions().into_iter().map(|r| r.0).collect();
+    assert!(actions.starts_with(&[
+        "PROVISION_ORG".into(),
+        "ADD_TOKEN".into(),
+        "CREATE_USER".into()
+    ]));
+}
+
+#[actix_web::test]
+async fn the_cli_refuses_bad_input_with_a_clear_message_and_writes_nothing() {
+    let app = TestApp::spawn().await;
+    let out = cli(
+        &app.db.url,
+        &["user", "create", "--username", "x", "--role", "boss"],
+        Some("pw\n"),
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("org_admin"));
+    let out = cli(
+        &app.db.url,
+        &["user", "create", "--username", "sup", "--role", "support"],
+        Some("short\n"),
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 12 characters"));
+    let out = cli(
+        &app.db.url,
+        &["user", "create", "--username", "ann", "--role", "org_admin"],
+        Some(&format!("{PASSWORD}\n")),
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exactly one organization"));
+    assert!(
+        db::users::find_by_username(&mut app.conn(), "ann")
+            .unwrap()
+            .is_none()
+    );
+    let out = cli(&app.db.url, &["migrate"], None);
+    assert!(out.status.success());
+}
+
+#[actix_web::test]
+async fn demo_seeding_is_idempotent_and_its_printed_logins_work() {
+    let app = TestApp::spawn().await;
+    let first = sandbox_portal::cli::seed_demo(&app.db.url, &app.keys).unwrap();
+    let second = sandbox_portal::cli::seed_demo(&app.db.url, &app.keys).unwrap();
+    let roles: Vec<Role> = second.iter().map(|l| l.1).collect();
+    for role in Role::ALL {
+        assert!(roles.contains(&role), "a demo user for {role}");
+    }
+    assert_ne!(first[0].2, second[0].2, "fresh passwords on every run");
+    use diesel::prelude::*;
+    let orgs: i64 = db::schema::organizations::table
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    let users: i64 = db::schema::users::table
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert_eq!((orgs, users), (2, 5), "nothing duplicated");
+    for (user, _, password) in &second {
+        let mut b = app.client();
+        assert_eq!(b.login(user, password).await.status(), 303, "{user}");
+    }
+}
