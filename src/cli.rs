@@ -124,13 +124,13 @@ fn migrated_conn(url: &str) -> anyhow::Result<diesel::PgConnection> {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let db = database(&cli.server)?;
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(&cli.server, &db, None).await,
+        Command::Serve => serve(settings(&cli.server, &db.url)?, &cli.server.bind, None).await,
         Command::Demo => {
             let settings = settings(&cli.server, &db.url)?;
             let keys = TokenKeys::derive(settings.secret_key.expose().as_bytes());
             let url = db.url.clone();
             let logins = actix_web::web::block(move || seed_demo(&url, &keys)).await??;
-            serve(&cli.server, &db, Some(logins)).await
+            serve(settings, &cli.server.bind, Some(logins)).await
         }
         Command::Migrate => {
             migrated_conn(&db.url)?;
@@ -183,13 +183,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(
-    args: &ServerArgs,
-    db: &Database,
+    settings: Settings,
+    bind: &str,
     logins: Option<Vec<(String, Role, String)>>,
 ) -> anyhow::Result<()> {
-    let settings = settings(args, &db.url)?;
     let app = Application::build(settings).await?;
-    let url = format!("http://{}:{}", host_of(&args.bind), app.port());
+    let url = format!("http://{}:{}", host_of(bind), app.port());
     println!("\nSandbox Portal is running at {url}/login");
     if let Some(logins) = logins {
         println!("\nDemo logins (passwords are new on every `demo` run):");

@@ -21,13 +21,25 @@
     area.replaceChildren(div);
   }
 
+  function within(root, selector) {
+    var found = Array.prototype.slice.call(root.querySelectorAll(selector));
+    if (root.matches && root.matches(selector)) found.unshift(root);
+    return found;
+  }
+
   function enhance(root) {
-    root.querySelectorAll(".js-only[hidden]").forEach(function (el) {
+    within(root, ".js-only[hidden]").forEach(function (el) {
       el.hidden = false;
     });
-    root.querySelectorAll("dialog.modal[open]").forEach(function (dialog) {
-      // Server-rendered dialogs are open but not modal; make them modal so focus is trapped.
-      dialog.close();
+    within(root, "dialog.modal").forEach(function (dialog) {
+      if (dialog.matches(":modal")) return;
+      // A server-rendered dialog is open but not modal: reopen it as a modal so focus is trapped
+      // and Esc cancels. The close event this causes must not remove it.
+      if (dialog.open) {
+        dialog.dataset.reopening = "1";
+        dialog.close();
+      }
+      dialog.returnFocusTo = document.activeElement;
       dialog.showModal();
     });
   }
@@ -46,9 +58,14 @@
 
   document.addEventListener("close", function (evt) {
     var dialog = evt.target;
-    if (dialog instanceof HTMLDialogElement && dialog.classList.contains("modal")) {
-      dialog.remove();
+    if (!(dialog instanceof HTMLDialogElement) || !dialog.classList.contains("modal")) return;
+    if (dialog.dataset.reopening) {
+      delete dialog.dataset.reopening;
+      return;
     }
+    var back = dialog.returnFocusTo;
+    dialog.remove();
+    if (back && document.contains(back)) back.focus();
   }, true);
 
   document.addEventListener("click", function (evt) {
