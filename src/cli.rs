@@ -109,6 +109,7 @@ pub fn settings(args: &ServerArgs, database_url: &str) -> anyhow::Result<Setting
         session_absolute: chrono::Duration::hours(args.session_absolute_hours),
         pool_size: 16,
         workers: None,
+        submission_max_bytes: args.submission_max_bytes,
     })
 }
 

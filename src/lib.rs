@@ -9,4 +9,5 @@ pub mod pgcluster;
 pub mod service;
 pub mod startup;
 pub mod state;
+pub mod submission;
 pub mod web;

@@ -105,6 +105,7 @@ pub(crate) fn create(
             details: json!({ "name": token.name }),
         },
     )?;
+    db::notify::org_changed(conn, org_id)?;
     Ok((token, value))
 }
 
@@ -211,6 +212,7 @@ pub fn regenerate(
                 details: json!({}),
             },
         )?;
+        db::notify::org_changed(conn, org_id)?;
         Ok((token, value))
     })
 }
@@ -238,6 +240,7 @@ pub fn delete(
                 details: json!({ "name": token.name }),
             },
         )?;
+        db::notify::org_changed(conn, org_id)?;
         Ok(token)
     })
 }

@@ -136,6 +136,7 @@ impl Drop for TestDb {
 
 pub struct TestApp {
     pub addr: String,
+    pub gate: std::sync::Arc<sandbox_portal::submission::gate::TokenGate>,
     pub pool: DbPool,
     pub keys: TokenKeys,
     pub db: TestDb,
@@ -150,6 +151,35 @@ impl Drop for TestApp {
     }
 }
 
+pub struct Instance {
+    pub addr: String,
+    pub gate: std::sync::Arc<sandbox_portal::submission::gate::TokenGate>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        drop(self.handle.stop(false));
+    }
+}
+
+/// Waits for a condition that another thread brings about (the gate's listener), polling with a
+/// bound instead of sleeping a fixed time.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !check().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
 pub fn settings(db_url: &str) -> Settings {
     Settings {
         database_url: Secret::new(db_url.to_owned()),
@@ -161,6 +191,7 @@ pub fn settings(db_url: &str) -> Settings {
         session_absolute: chrono::Duration::hours(12),
         pool_size: 8,
         workers: Some(2),
+        submission_max_bytes: 64 * 1024,
     }
 }
 
@@ -189,14 +220,30 @@ impl TestApp {
         let addr = format!("http://127.0.0.1:{}", app.port());
         let pool = app.pool().clone();
         let handle = app.server_handle();
+        let gate = app.gate();
         actix_web::rt::spawn(app.run_until_stopped());
         TestApp {
             addr,
+            gate,
             pool,
             keys: TokenKeys::derive(SECRET.as_bytes()),
             db,
             handle,
         }
+    }
+
+    /// A second instance of the portal on the same database, as in a multi-instance deployment.
+    pub async fn another_instance(&self) -> Instance {
+        let app = Application::build(settings(&self.db.url))
+            .await
+            .expect("second instance builds");
+        let instance = Instance {
+            addr: format!("http://127.0.0.1:{}", app.port()),
+            gate: app.gate(),
+            handle: app.server_handle(),
+        };
+        actix_web::rt::spawn(app.run_until_stopped());
+        instance
     }
 
     pub fn conn(&self) -> db::DbConn {
