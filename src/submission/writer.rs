@@ -4,22 +4,25 @@
 //! share a commit, and the counts behind R10/R11 stay exact across instances because every
 //! writer locks the org rows it touches before reading the day's counters.
 use crate::db::audit::{self, Actor, Event};
-use crate::db::schema::{
-    org_daily_usage as od, organizations as o, sandbox_api_tokens as t, submissions as s,
-    token_daily_usage as td,
-};
+use crate::db::schema::{organizations as o, sandbox_api_tokens as t};
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
-use diesel::upsert::excluded;
+use diesel::sql_types::{
+    Array, BigInt, Bool, Date, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid,
+};
 use serde_json::json;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
 pub const THRESHOLD_REASON: &str = "API call threshold exceeded";
 const MAX_BATCH: usize = 512;
 const QUEUE: usize = 8192;
+/// Writers per instance. Batches of the same org still serialize on its row lock, but a second
+/// writer can begin its transaction, and answer its callers, while the first holds the lock.
+const WRITERS: usize = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
@@ -76,12 +79,16 @@ pub struct Writer {
 impl Writer {
     /// Starts the writer thread with its own connection. It ends when every `Writer` is dropped.
     pub fn start(database_url: &str) -> anyhow::Result<Writer> {
-        let conn = PgConnection::establish(database_url)?;
         let (tx, rx) = sync_channel(QUEUE);
-        let url = database_url.to_owned();
-        std::thread::Builder::new()
-            .name("submission-writer".into())
-            .spawn(move || run(rx, conn, &url))?;
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..WRITERS {
+            let conn = PgConnection::establish(database_url)?;
+            let url = database_url.to_owned();
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("submission-writer-{i}"))
+                .spawn(move || run(&rx, conn, &url))?;
+        }
         Ok(Writer { tx })
     }
 
@@ -100,16 +107,25 @@ impl Writer {
     }
 }
 
-fn run(rx: Receiver<Pending>, conn: PgConnection, url: &str) {
-    let mut conn = Some(conn);
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(p) => batch.push(p),
-                Err(_) => break,
-            }
+/// Takes everything waiting (at least one call), or None once every sender is gone.
+fn next_batch(rx: &Mutex<Receiver<Pending>>) -> Option<Vec<Pending>> {
+    let rx = match rx.lock() {
+        Ok(rx) => rx,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    let mut batch = vec![rx.recv().ok()?];
+    while batch.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(p) => batch.push(p),
+            Err(_) => break,
         }
+    }
+    Some(batch)
+}
+
+fn run(rx: &Mutex<Receiver<Pending>>, conn: PgConnection, url: &str) {
+    let mut conn = Some(conn);
+    while let Some(batch) = next_batch(rx) {
         if conn.is_none() {
             conn = PgConnection::establish(url).ok();
         }
@@ -131,8 +147,83 @@ fn run(rx: Receiver<Pending>, conn: PgConnection, url: &str) {
     }
 }
 
-/// id, subscription end, api disabled, daily quota, abuse threshold.
-type LockedOrg = (Uuid, Option<DateTime<Utc>>, bool, i32, i32);
+const LOCK_ORGS: &str = "
+    WITH locked AS (
+        SELECT id, subscription_expires_at, api_disabled_at IS NOT NULL AS api_disabled,
+               daily_quota, abuse_threshold
+          FROM organizations WHERE id = ANY($1) ORDER BY id FOR UPDATE
+    ), usage AS (
+        INSERT INTO org_daily_usage (org_id, day) SELECT id, $2 FROM locked
+        ON CONFLICT (org_id, day) DO UPDATE SET calls = org_daily_usage.calls
+        RETURNING org_id, calls, submissions
+    )
+    SELECT l.id, l.subscription_expires_at, l.api_disabled, l.daily_quota, l.abuse_threshold,
+           u.calls, u.submissions
+      FROM locked l JOIN usage u ON u.org_id = l.id";
+
+const WRITE_BATCH: &str = "
+    WITH ins AS (
+        INSERT INTO submissions
+            (org_id, token_id, endpoint, md5, sha256, size_bytes, file_type, virus_name, created_at)
+        SELECT o, t, e, m, s, z, f, v, $9
+          FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::int8[],
+                      $7::text[], $8::text[]) AS x(o, t, e, m, s, z, f, v)
+    ), token_use AS (
+        INSERT INTO token_daily_usage (token_id, day, calls, submissions)
+        SELECT t, $10, c, s FROM unnest($11::uuid[], $12::int4[], $13::int4[]) AS x(t, c, s)
+        ON CONFLICT (token_id, day) DO UPDATE
+           SET calls = token_daily_usage.calls + EXCLUDED.calls,
+               submissions = token_daily_usage.submissions + EXCLUDED.submissions
+    ), last_used AS (
+        UPDATE sandbox_api_tokens SET last_used_at = $9 WHERE id = ANY($11)
+    )
+    UPDATE org_daily_usage d SET calls = x.c, submissions = x.s
+      FROM unnest($14::uuid[], $15::int4[], $16::int4[]) AS x(o, c, s)
+     WHERE d.org_id = x.o AND d.day = $10";
+
+#[derive(QueryableByName)]
+struct LockedOrg {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    subscription_expires_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Bool)]
+    api_disabled: bool,
+    #[diesel(sql_type = Integer)]
+    daily_quota: i32,
+    #[diesel(sql_type = Integer)]
+    abuse_threshold: i32,
+    #[diesel(sql_type = Integer)]
+    calls: i32,
+    #[diesel(sql_type = Integer)]
+    submissions: i32,
+}
+
+/// Accepted submissions of a batch, column by column, for one `unnest` insert.
+#[derive(Default)]
+struct Rows {
+    org: Vec<Uuid>,
+    token: Vec<Uuid>,
+    endpoint: Vec<&'static str>,
+    md5: Vec<String>,
+    sha256: Vec<String>,
+    size: Vec<i64>,
+    file_type: Vec<String>,
+    virus: Vec<Option<String>>,
+}
+
+impl Rows {
+    fn push(&mut self, org: Uuid, token: Uuid, s: &Submission) {
+        self.org.push(org);
+        self.token.push(token);
+        self.endpoint.push(s.endpoint.as_str());
+        self.md5.push(s.md5.clone());
+        self.sha256.push(s.sha256.clone());
+        self.size.push(s.size);
+        self.file_type.push(s.file_type.clone());
+        self.virus.push(s.virus_name.clone());
+    }
+}
 
 struct OrgState {
     expires_at: Option<DateTime<Utc>>,
@@ -165,18 +256,13 @@ fn commit(
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let locked: Vec<LockedOrg> = o::table
-            .filter(o::id.eq_any(&org_ids))
-            .order(o::id.asc())
-            .select((
-                o::id,
-                o::subscription_expires_at,
-                o::api_disabled_at.is_not_null(),
-                o::daily_quota,
-                o::abuse_threshold,
-            ))
-            .for_update()
+        // One round trip: lock the orgs in a fixed order (no deadlock between writers or
+        // instances; regenerate and delete take the same lock) and read today's counters.
+        let locked: Vec<LockedOrg> = diesel::sql_query(LOCK_ORGS)
+            .bind::<Array<SqlUuid>, _>(&org_ids)
+            .bind::<Date, _>(day)
             .load(conn)?;
+        // A separate statement, so that it sees everything committed before the lock was ours.
         let digests: Vec<Vec<u8>> = batch.iter().map(|p| p.digest.to_vec()).collect();
         let tokens: HashMap<Vec<u8>, (Uuid, Uuid, bool)> = t::table
             .filter(t::value_digest.eq_any(&digests))
@@ -190,46 +276,27 @@ fn commit(
             .into_iter()
             .map(|(d, id, org, disabled)| (d, (id, org, disabled)))
             .collect();
-        diesel::insert_into(od::table)
-            .values(
-                org_ids
-                    .iter()
-                    .map(|id| (od::org_id.eq(*id), od::day.eq(day)))
-                    .collect::<Vec<_>>(),
-            )
-            .on_conflict_do_nothing()
-            .execute(conn)?;
-        let usage: HashMap<Uuid, (i32, i32)> = od::table
-            .filter(od::org_id.eq_any(&org_ids).and(od::day.eq(day)))
-            .select((od::org_id, od::calls, od::submissions))
-            .load::<(Uuid, i32, i32)>(conn)?
-            .into_iter()
-            .map(|(id, c, s)| (id, (c, s)))
-            .collect();
         let mut orgs: HashMap<Uuid, OrgState> = locked
             .into_iter()
-            .map(
-                |(id, expires_at, api_disabled, daily_quota, abuse_threshold)| {
-                    let (calls, submissions) = usage.get(&id).copied().unwrap_or((0, 0));
-                    (
-                        id,
-                        OrgState {
-                            expires_at,
-                            api_disabled,
-                            daily_quota,
-                            abuse_threshold,
-                            calls,
-                            submissions,
-                            newly_disabled: false,
-                        },
-                    )
-                },
-            )
+            .map(|l| {
+                (
+                    l.id,
+                    OrgState {
+                        expires_at: l.subscription_expires_at,
+                        api_disabled: l.api_disabled,
+                        daily_quota: l.daily_quota,
+                        abuse_threshold: l.abuse_threshold,
+                        calls: l.calls,
+                        submissions: l.submissions,
+                        newly_disabled: false,
+                    },
+                )
+            })
             .collect();
 
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut token_use: HashMap<Uuid, TokenUse> = HashMap::new();
-        let mut rows = Vec::new();
+        let mut rows = Rows::default();
         for p in batch {
             let Some(&(token_id, org_id, token_disabled)) = tokens.get(p.digest.as_slice()) else {
                 outcomes.push(Outcome::Unknown);
@@ -255,55 +322,40 @@ fn commit(
             } else {
                 org.submissions += 1;
                 token_use.entry(token_id).or_default().submissions += 1;
-                rows.push((
-                    s::org_id.eq(org_id),
-                    s::token_id.eq(Some(token_id)),
-                    s::endpoint.eq(p.submission.endpoint.as_str()),
-                    s::md5.eq(p.submission.md5.clone()),
-                    s::sha256.eq(p.submission.sha256.clone()),
-                    s::size_bytes.eq(p.submission.size),
-                    s::file_type.eq(p.submission.file_type.clone()),
-                    s::virus_name.eq(p.submission.virus_name.clone()),
-                    s::created_at.eq(now),
-                ));
+                rows.push(org_id, token_id, &p.submission);
                 Outcome::Accepted
             };
             outcomes.push(outcome);
         }
 
-        if !rows.is_empty() {
-            diesel::insert_into(s::table).values(&rows).execute(conn)?;
-        }
-        if !token_use.is_empty() {
-            let values: Vec<_> = token_use
-                .iter()
-                .map(|(id, u)| {
-                    (
-                        td::token_id.eq(*id),
-                        td::day.eq(day),
-                        td::calls.eq(u.calls),
-                        td::submissions.eq(u.submissions),
-                    )
-                })
-                .collect();
-            diesel::insert_into(td::table)
-                .values(&values)
-                .on_conflict((td::token_id, td::day))
-                .do_update()
-                .set((
-                    td::calls.eq(td::calls + excluded(td::calls)),
-                    td::submissions.eq(td::submissions + excluded(td::submissions)),
-                ))
-                .execute(conn)?;
-            let used: Vec<Uuid> = token_use.keys().copied().collect();
-            diesel::update(t::table.filter(t::id.eq_any(&used)))
-                .set(t::last_used_at.eq(now))
-                .execute(conn)?;
-        }
+        let (use_ids, use_calls, use_subs): (Vec<Uuid>, Vec<i32>, Vec<i32>) = token_use
+            .iter()
+            .map(|(id, u)| (*id, u.calls, u.submissions))
+            .collect();
+        let (org_list, org_calls, org_subs): (Vec<Uuid>, Vec<i32>, Vec<i32>) = orgs
+            .iter()
+            .map(|(id, o)| (*id, o.calls, o.submissions))
+            .collect();
+        // One round trip for every write of the batch.
+        diesel::sql_query(WRITE_BATCH)
+            .bind::<Array<SqlUuid>, _>(&rows.org)
+            .bind::<Array<SqlUuid>, _>(&rows.token)
+            .bind::<Array<Text>, _>(&rows.endpoint)
+            .bind::<Array<Text>, _>(&rows.md5)
+            .bind::<Array<Text>, _>(&rows.sha256)
+            .bind::<Array<BigInt>, _>(&rows.size)
+            .bind::<Array<Text>, _>(&rows.file_type)
+            .bind::<Array<Nullable<Text>>, _>(&rows.virus)
+            .bind::<Timestamptz, _>(now)
+            .bind::<Date, _>(day)
+            .bind::<Array<SqlUuid>, _>(&use_ids)
+            .bind::<Array<Integer>, _>(&use_calls)
+            .bind::<Array<Integer>, _>(&use_subs)
+            .bind::<Array<SqlUuid>, _>(&org_list)
+            .bind::<Array<Integer>, _>(&org_calls)
+            .bind::<Array<Integer>, _>(&org_subs)
+            .execute(conn)?;
         for (org_id, org) in &orgs {
-            diesel::update(od::table.filter(od::org_id.eq(org_id).and(od::day.eq(day))))
-                .set((od::calls.eq(org.calls), od::submissions.eq(org.submissions)))
-                .execute(conn)?;
             if org.newly_disabled {
                 disable_for_threshold(conn, *org_id, org.calls, org.abuse_threshold, now)?;
             }
