@@ -23,6 +23,41 @@ pub const SECRET: &str = "integration-test-secret-key-0123456789abcdef";
 pub const PASSWORD: &str = "correct horse battery staple";
 pub const PAGE: &str = "/admin/cloud-service-api-security/sandbox-api-token";
 
+/// Every log line the apps of this test run write, kept so that tests can check what never
+/// appears in them (token values, query strings). Also echoed when RUST_LOG is set.
+pub static LOGS: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+struct LogSink;
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        if std::env::var_os("RUST_LOG").is_some() {
+            eprint!("{}", String::from_utf8_lossy(buf));
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn install_log_capture() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+        ))
+        .with_ansi(false)
+        .with_writer(|| LogSink)
+        .try_init();
+}
+
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+}
+
 struct Server {
     /// URL of the maintenance database, used to create and drop test databases.
     admin_url: String,
@@ -40,9 +75,7 @@ fn with_db(url: &str, name: &str) -> String {
 
 fn server() -> &'static Server {
     SERVER.get_or_init(|| {
-        if std::env::var_os("RUST_LOG").is_some() {
-            let _ = tracing_subscriber::fmt().with_test_writer().try_init();
-        }
+        install_log_capture();
         let (admin_url, cluster) = match std::env::var("DATABASE_URL") {
             Ok(url) => (with_db(&url, "postgres"), None),
             Err(_) => {
