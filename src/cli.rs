@@ -101,8 +101,26 @@ pub fn database(args: &ServerArgs) -> anyhow::Result<Database> {
             _cluster: None,
         });
     }
-    let cluster = PrivateCluster::start(&args.data_dir.join("postgres"))
-        .context("DATABASE_URL is not set and the private PostgreSQL cluster could not start")?;
+    let cluster = match PrivateCluster::start(&args.data_dir.join("postgres")) {
+        Ok(c) => c,
+        Err(first) => {
+            // Typically a checkout under /root run as root: the postgres user, who must run the
+            // server, cannot reach it. A directory under /tmp always works.
+            let fallback = std::env::temp_dir().join(format!(
+                "sandbox-portal-{}",
+                &hex::encode(crate::domain::token::hmac_sha256(
+                    b"data dir",
+                    args.data_dir.to_string_lossy().as_bytes()
+                ))[..12]
+            ));
+            tracing::warn!(error = %format!("{first:#}"), fallback = %fallback.display(), "private cluster could not start in the data directory; trying under the temporary directory");
+            PrivateCluster::start(&fallback)
+                .map_err(|_| first)
+                .context(
+                    "DATABASE_URL is not set and the private PostgreSQL cluster could not start",
+                )?
+        }
+    };
     Ok(Database {
         url: cluster.url("sandbox_portal"),
         _cluster: Some(cluster),

@@ -79,7 +79,15 @@ fn server() -> &'static Server {
         let (admin_url, cluster) = match std::env::var("DATABASE_URL") {
             Ok(url) => (with_db(&url, "postgres"), None),
             Err(_) => {
-                let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("test-postgres");
+                // Under /tmp rather than target/: as root the cluster runs as the postgres user,
+                // who may not be able to reach a checkout under /root.
+                let dir = std::env::temp_dir().join(format!(
+                    "sandbox-portal-it-{}",
+                    &hex::encode(sandbox_portal::domain::token::hmac_sha256(
+                        b"test cluster",
+                        env!("CARGO_MANIFEST_DIR").as_bytes()
+                    ))[..12]
+                ));
                 let cluster = PrivateCluster::start(&dir).expect("private PostgreSQL cluster");
                 (cluster.url("postgres"), Some(cluster))
             }
@@ -300,7 +308,25 @@ impl TestApp {
             },
         )
         .expect("provision org");
-        (org, token.expect("first token"))
+        let token = token.expect("first token");
+        self.wait_for_gate(org.id, token.id);
+        (org, token)
+    }
+
+    /// The gate learns of new tokens through NOTIFY, a moment after the commit: tests that
+    /// submit right away wait for it rather than race it.
+    pub fn wait_for_gate(&self, org: Uuid, token: Uuid) {
+        let digest = self.keys.digest(&self.value_of(org, token));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self.gate.check(&digest, chrono::Utc::now())
+            == sandbox_portal::submission::gate::Verdict::Unknown
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the gate never learnt the token"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
     }
 
     pub fn user(&self, username: &str, role: Role, orgs: &[Uuid]) {
@@ -311,7 +337,11 @@ impl TestApp {
 
     pub fn add_token(&self, org: Uuid, name: &str) -> (Token, TokenValue) {
         let mut conn = self.conn();
-        service::tokens::add(&mut conn, &self.keys, &Actor::cli(), org, Some(name)).expect("add")
+        let added = service::tokens::add(&mut conn, &self.keys, &Actor::cli(), org, Some(name))
+            .expect("add");
+        drop(conn);
+        self.wait_for_gate(org, added.0.id);
+        added
     }
 
     pub fn tokens(&self, org: Uuid) -> Vec<Token> {

@@ -334,6 +334,12 @@ async fn a_killed_listener_connection_never_lets_a_stale_value_through() {
     let app = TestApp::spawn().await;
     let (org, token) = app.org("Acme");
     let old = app.value_of(org.id, token.id);
+    let (base, v) = (app.addr.clone(), old.expose().to_owned());
+    eventually("the gate to know the provisioned token", || {
+        let (base, v) = (base.clone(), v.clone());
+        async move { submit(&base, &v, b"x").await.0 == 200 }
+    })
+    .await;
     let before = app.gate.reloads();
     let killed: Vec<KilledRow> = diesel::sql_query(
         "SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity \
@@ -360,14 +366,15 @@ async fn a_killed_listener_connection_never_lets_a_stale_value_through() {
         "the stale gate passed it on, the writer refused it"
     );
 
-    let gate = app.gate.clone();
+    // The listener reconnects and reloads the whole gate, so the new value passes it.
+    let new = app.value_of(org.id, token.id).expose().to_owned();
+    let base = app.addr.clone();
     eventually("the listener to reconnect and reload", || {
-        let gate = gate.clone();
-        async move { gate.reloads() > before }
+        let (base, new) = (base.clone(), new.clone());
+        async move { submit(&base, &new, b"x").await.0 == 200 }
     })
     .await;
-    let new = app.value_of(org.id, token.id);
-    assert_eq!(submit(&app.addr, new.expose(), b"x").await.0, 200);
+    assert!(app.gate.reloads() > before);
     assert_eq!(submit(&app.addr, old.expose(), b"x").await.0, 401);
 }
 
