@@ -51,6 +51,17 @@ pub enum OrgCommand {
         /// Days of Sandbox subscription from now; without it the org has no subscription.
         #[arg(long)]
         subscription_days: Option<i64>,
+        #[arg(long, default_value_t = 5)]
+        token_limit: i32,
+        /// Submissions per UTC day (R11).
+        #[arg(long, default_value_t = 100)]
+        daily_quota: i32,
+        /// API calls per UTC day before the org is disabled (R10).
+        #[arg(long, default_value_t = 1000)]
+        abuse_threshold: i32,
+        /// Also print the provisioned token's value (second line), e.g. to hand it to a script.
+        #[arg(long)]
+        show_token: bool,
     },
 }
 
@@ -109,6 +120,7 @@ pub fn settings(args: &ServerArgs, database_url: &str) -> anyhow::Result<Setting
         session_absolute: chrono::Duration::hours(args.session_absolute_hours),
         pool_size: 16,
         workers: None,
+        submission_max_bytes: args.submission_max_bytes,
     })
 }
 
@@ -141,6 +153,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             name,
             cloud,
             subscription_days,
+            token_limit,
+            daily_quota,
+            abuse_threshold,
+            show_token,
         }) => {
             let settings = settings(&cli.server, &db.url)?;
             let keys = TokenKeys::derive(settings.secret_key.expose().as_bytes());
@@ -150,13 +166,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 cloud: &cloud,
                 subscription_expires_at: subscription_days
                     .map(|d| chrono::Utc::now() + chrono::Duration::days(d)),
-                token_limit: 5,
-                daily_quota: 100,
-                abuse_threshold: 1000,
+                token_limit,
+                daily_quota,
+                abuse_threshold,
             };
-            let (org, _) = service::orgs::provision(&mut conn, &keys, &Actor::cli(), &new)
+            let (org, token) = service::orgs::provision(&mut conn, &keys, &Actor::cli(), &new)
                 .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
             println!("{}", org.id);
+            if let (true, Some(token)) = (show_token, token) {
+                let sealed = db::tokens::sealed_value(&mut conn, org.id, token.id)?
+                    .context("the provisioned token vanished")?;
+                println!("{}", keys.decrypt(token.id, &sealed)?.expose());
+            }
             Ok(())
         }
         Command::User(UserCommand::Create {

@@ -47,6 +47,9 @@ pub struct ServerArgs {
     /// Master secret (at least 32 characters) for token encryption, lookup digests and cookies.
     #[arg(long, env = "SECRET_KEY", hide_env_values = true, global = true)]
     pub secret_key: Option<String>,
+    /// Largest file the Submission API accepts, in bytes (after gzip decoding).
+    #[arg(long, env = "SUBMISSION_MAX_BYTES", default_value_t = crate::submission::DEFAULT_MAX_BYTES, global = true)]
+    pub submission_max_bytes: usize,
     /// Idle session timeout in minutes.
     #[arg(
         long,
@@ -76,6 +79,7 @@ pub struct Settings {
     pub session_idle: chrono::Duration,
     pub session_absolute: chrono::Duration,
     pub pool_size: u32,
+    pub submission_max_bytes: usize,
     /// HTTP worker threads (None: one per core).
     pub workers: Option<usize>,
 }

@@ -10,4 +10,5 @@ pub mod pgcluster;
 pub mod service;
 pub mod startup;
 pub mod state;
+pub mod submission;
 pub mod web;

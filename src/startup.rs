@@ -20,6 +20,7 @@ pub struct Application {
     port: u16,
     server: Server,
     pool: DbPool,
+    gate: std::sync::Arc<crate::submission::gate::TokenGate>,
 }
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
@@ -55,12 +56,23 @@ impl Application {
         let secret = settings.secret_key.expose().as_bytes();
         let cookie_key = Key::derive_from(&hmac_sha256(secret, b"sandbox-portal cookie key v1"));
         let dummy_hash = web::block(password::dummy_hash).await??;
+        let db_url = settings.database_url.expose().to_owned();
+        let (gate, writer) = web::block(move || -> anyhow::Result<_> {
+            Ok((
+                crate::submission::gate::start(&db_url)?,
+                crate::submission::writer::Writer::start(&db_url)?,
+            ))
+        })
+        .await??;
         let state = web::Data::new(AppState {
             pool: pool.clone(),
             keys: TokenKeys::derive(secret),
             base_url,
             dummy_hash,
             session_absolute: settings.session_absolute,
+            gate: gate.clone(),
+            writer,
+            submission_max_bytes: settings.submission_max_bytes,
         });
 
         let https = settings.https();
@@ -88,6 +100,7 @@ impl Application {
                 .route("/healthz", web::get().to(healthz))
                 .route("/readyz", web::get().to(readyz))
                 .route("/static/{path:.*}", web::get().to(assets::serve))
+                .configure(crate::submission::routes)
                 .into_utoipa_app()
                 .openapi(api::openapi::base())
                 // The API answers JSON errors and has no CSRF token (it refuses cross-site
@@ -118,6 +131,7 @@ impl Application {
             port: addr.port(),
             server,
             pool,
+            gate,
         })
     }
 
@@ -127,6 +141,10 @@ impl Application {
 
     pub fn pool(&self) -> &DbPool {
         &self.pool
+    }
+
+    pub fn gate(&self) -> std::sync::Arc<crate::submission::gate::TokenGate> {
+        self.gate.clone()
     }
 
     pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
@@ -152,6 +170,7 @@ impl Application {
         });
         let result = self.server.await;
         sweeper.abort();
+        self.gate.stop();
         result
     }
 }

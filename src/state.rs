@@ -11,6 +11,10 @@ pub struct AppState {
     /// Verified against when a username is unknown, so both failures cost the same.
     pub dummy_hash: String,
     pub session_absolute: chrono::Duration,
+    /// The in-memory token gate of the Submission API.
+    pub gate: std::sync::Arc<crate::submission::gate::TokenGate>,
+    pub writer: crate::submission::writer::Writer,
+    pub submission_max_bytes: usize,
 }
 
 impl AppState {

@@ -1,6 +1,7 @@
 //! Connection pool, embedded migrations and the per-table query modules.
 pub mod audit;
 pub mod models;
+pub mod notify;
 pub mod orgs;
 #[rustfmt::skip]
 pub mod schema;

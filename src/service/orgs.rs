@@ -64,6 +64,7 @@ pub fn provision(
                 }),
             },
         )?;
+        crate::db::notify::org_changed(conn, org.id)?;
         let token = match org.subscription_expires_at {
             Some(_) => Some(super::tokens::create(conn, keys, actor, org.id, "Token 1")?.0),
             None => None,

@@ -119,6 +119,7 @@ pub(crate) fn create(
             details: json!({ "name": token.name }),
         },
     )?;
+    db::notify::org_changed(conn, org_id)?;
     Ok((token, value))
 }
 
@@ -225,6 +226,7 @@ pub fn regenerate(
                 details: json!({}),
             },
         )?;
+        db::notify::org_changed(conn, org_id)?;
         Ok((token, value))
     })
 }
@@ -252,6 +254,7 @@ pub fn delete(
                 details: json!({ "name": token.name }),
             },
         )?;
+        db::notify::org_changed(conn, org_id)?;
         Ok(token)
     })
 }

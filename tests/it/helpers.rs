@@ -23,6 +23,41 @@ pub const SECRET: &str = "integration-test-secret-key-0123456789abcdef";
 pub const PASSWORD: &str = "correct horse battery staple";
 pub const PAGE: &str = "/admin/cloud-service-api-security/sandbox-api-token";
 
+/// Every log line the apps of this test run write, kept so that tests can check what never
+/// appears in them (token values, query strings). Also echoed when RUST_LOG is set.
+pub static LOGS: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+struct LogSink;
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        if std::env::var_os("RUST_LOG").is_some() {
+            eprint!("{}", String::from_utf8_lossy(buf));
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn install_log_capture() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+        ))
+        .with_ansi(false)
+        .with_writer(|| LogSink)
+        .try_init();
+}
+
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+}
+
 struct Server {
     /// URL of the maintenance database, used to create and drop test databases.
     admin_url: String,
@@ -40,9 +75,7 @@ fn with_db(url: &str, name: &str) -> String {
 
 fn server() -> &'static Server {
     SERVER.get_or_init(|| {
-        if std::env::var_os("RUST_LOG").is_some() {
-            let _ = tracing_subscriber::fmt().with_test_writer().try_init();
-        }
+        install_log_capture();
         let (admin_url, cluster) = match std::env::var("DATABASE_URL") {
             Ok(url) => (with_db(&url, "postgres"), None),
             Err(_) => {
@@ -136,6 +169,7 @@ impl Drop for TestDb {
 
 pub struct TestApp {
     pub addr: String,
+    pub gate: std::sync::Arc<sandbox_portal::submission::gate::TokenGate>,
     pub pool: DbPool,
     pub keys: TokenKeys,
     pub db: TestDb,
@@ -150,6 +184,35 @@ impl Drop for TestApp {
     }
 }
 
+pub struct Instance {
+    pub addr: String,
+    pub gate: std::sync::Arc<sandbox_portal::submission::gate::TokenGate>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        drop(self.handle.stop(false));
+    }
+}
+
+/// Waits for a condition that another thread brings about (the gate's listener), polling with a
+/// bound instead of sleeping a fixed time.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !check().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
 pub fn settings(db_url: &str) -> Settings {
     Settings {
         database_url: Secret::new(db_url.to_owned()),
@@ -161,6 +224,7 @@ pub fn settings(db_url: &str) -> Settings {
         session_absolute: chrono::Duration::hours(12),
         pool_size: 8,
         workers: Some(2),
+        submission_max_bytes: 64 * 1024,
     }
 }
 
@@ -189,14 +253,30 @@ impl TestApp {
         let addr = format!("http://127.0.0.1:{}", app.port());
         let pool = app.pool().clone();
         let handle = app.server_handle();
+        let gate = app.gate();
         actix_web::rt::spawn(app.run_until_stopped());
         TestApp {
             addr,
+            gate,
             pool,
             keys: TokenKeys::derive(SECRET.as_bytes()),
             db,
             handle,
         }
+    }
+
+    /// A second instance of the portal on the same database, as in a multi-instance deployment.
+    pub async fn another_instance(&self) -> Instance {
+        let app = Application::build(settings(&self.db.url))
+            .await
+            .expect("second instance builds");
+        let instance = Instance {
+            addr: format!("http://127.0.0.1:{}", app.port()),
+            gate: app.gate(),
+            handle: app.server_handle(),
+        };
+        actix_web::rt::spawn(app.run_until_stopped());
+        instance
     }
 
     pub fn conn(&self) -> db::DbConn {

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Benchmark of the Sandbox Submission API (issue 3). Not part of the test suite.
+#
+#   bench/submission.sh            # builds the release binary, runs everything, prints a table
+#
+# Starts the portal (release build) on a private PostgreSQL cluster in a temporary directory,
+# provisions an org with a high quota and threshold, and measures with wrk on loopback:
+#   (a) GET /healthz                          the bare actix baseline
+#   (b) POST /zscsb/submit, 1 KiB, valid token (accepted and committed)
+#   (c) POST /zscsb/submit, malformed token   (refused by the checksum)
+#   (d) POST /zscsb/submit, well-formed unknown token (refused by the in-memory gate)
+# then the revocation race (bench/revocation.py): instance 2 is hammered with a token while
+# instance 1 regenerates it; it reports calls accepted after the regenerate returned.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CONNS=${CONNS:-32}
+DURATION=${DURATION:-10s}
+THREADS=${THREADS:-2}
+PORT1=${PORT1:-18081}
+PORT2=${PORT2:-18082}
+
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
+cargo build --release --quiet
+BIN=target/release/sandbox-portal
+
+WORK=$(mktemp -d /tmp/sp-bench.XXXXXX)
+chmod 755 "$WORK"
+export SANDBOX_PORTAL_DATA="$WORK"
+export SECRET_KEY="bench-secret-key-bench-secret-key-0123456789"
+export RUST_LOG=warn
+unset DATABASE_URL
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+read -r ORG TOKEN < <("$BIN" org create --name "Bench Org" --subscription-days 30 \
+  --daily-quota 100000000 --abuse-threshold 2000000000 --show-token | paste -sd' ')
+export SANDBOX_PORTAL_PASSWORD="bench-admin-password-123"
+"$BIN" user create --username bench-admin --role org_admin --org "$ORG" >/dev/null
+
+# The first process owns the private cluster; the second reuses it.
+"$BIN" --bind "127.0.0.1:$PORT1" serve >"$WORK/i1.log" 2>&1 & pids+=($!)
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT1/readyz" >/dev/null && break; sleep 0.1; done
+"$BIN" --bind "127.0.0.1:$PORT2" serve >"$WORK/i2.log" 2>&1 & pids+=($!)
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT2/readyz" >/dev/null && break; sleep 0.1; done
+curl -fs "http://127.0.0.1:$PORT2/readyz" >/dev/null || { echo "instance 2 did not start:" >&2; cat "$WORK/i2.log" >&2; exit 1; }
+
+run() { # name, then wrk arguments; prints "name rps p50 p99"
+  local name=$1; shift
+  local out
+  out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$@")
+  local rps p50 p99 non2xx
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
+  echo "$name $rps $p50 $p99 ${non2xx:-0}"
+}
+
+URL="http://127.0.0.1:$PORT1"
+MALFORMED="sbx_thisisnotavalidtokenatallxxxxxxxxxxxxxx"
+UNKNOWN=$(python3 - <<'PY'
+import secrets, string, zlib
+A = string.digits + string.ascii_uppercase + string.ascii_lowercase
+body = "".join(secrets.choice(A) for _ in range(33))
+n = zlib.crc32(body.encode()); out = ""
+for _ in range(6):
+    out = A[n % 62] + out; n //= 62
+print("sbx_" + body + out)
+PY
+)
+
+results=()
+results+=("$(run a_healthz "$URL/healthz")")
+results+=("$(TOKEN=$TOKEN run b_submit_valid -s bench/submit.lua "$URL/zscsb/submit")")
+results+=("$(TOKEN=$MALFORMED run c_malformed -s bench/submit.lua "$URL/zscsb/submit")")
+results+=("$(TOKEN=$UNKNOWN run d_unknown -s bench/submit.lua "$URL/zscsb/submit")")
+
+base=$(awk '{print $2}' <<<"${results[0]}")
+printf '\n%-16s %12s %10s %10s %10s %8s\n' scenario "req/s" p50 p99 non-2xx "x (a)"
+for r in "${results[@]}"; do
+  read -r name rps p50 p99 non2xx <<<"$r"
+  printf '%-16s %12s %10s %10s %10s %8.2f\n' "$name" "$rps" "$p50" "$p99" "$non2xx" \
+    "$(awk -v a="$rps" -v b="$base" 'BEGIN {print a / b}')"
+done
+echo "(b) expects non-2xx 0; (c) and (d) expect every response to be 401."
+
+echo
+python3 bench/revocation.py "$URL" "http://127.0.0.1:$PORT2" bench-admin "$SANDBOX_PORTAL_PASSWORD" "$ORG" "$TOKEN"

@@ -1,0 +1,253 @@
+//! The Sandbox Submission API (SPEC §8): `/zscsb/submit` and `/zscsb/discan`, compatible with
+//! the public Zscaler clients. The token comes as `Authorization: Bearer` (preferred) or
+//! `?api_token=`; neither the value nor the query string is ever logged.
+pub mod gate;
+pub mod writer;
+
+use crate::domain::token::TokenValue;
+use crate::state::AppState;
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{Duration, Utc};
+use futures_util::StreamExt;
+use gate::Verdict;
+use md5::Md5;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use writer::{Endpoint, Outcome, Submission};
+
+pub const DEFAULT_MAX_BYTES: usize = 20 * 1024 * 1024;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/zscsb/submit", web::post().to(submit))
+        .route("/zscsb/discan", web::post().to(discan));
+}
+
+#[derive(Serialize)]
+struct Refusal {
+    code: u16,
+    message: &'static str,
+}
+
+fn refuse(status: StatusCode, message: &'static str) -> HttpResponse {
+    HttpResponse::build(status).json(Refusal {
+        code: status.as_u16(),
+        message,
+    })
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Accepted {
+    code: u16,
+    message: String,
+    file_type: String,
+    md5: String,
+    sandbox_submission: &'static str,
+    virus_name: Option<String>,
+    virus_type: Option<&'static str>,
+}
+
+/// The token as presented, from the Authorization header or the `api_token` query parameter.
+fn presented_token(req: &HttpRequest) -> Option<String> {
+    if let Some(auth) = req.headers().get(header::AUTHORIZATION)
+        && let Ok(v) = auth.to_str()
+        && let Some(token) = v.strip_prefix("Bearer ")
+    {
+        return Some(token.trim().to_owned());
+    }
+    url::form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(k, _)| k == "api_token")
+        .map(|(_, v)| v.into_owned())
+}
+
+async fn submit(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> HttpResponse {
+    handle(req, body, state, Endpoint::Submit).await
+}
+
+async fn discan(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> HttpResponse {
+    handle(req, body, state, Endpoint::Discan).await
+}
+
+enum BodyError {
+    TooLarge,
+    Corrupt,
+}
+
+/// Reads the (possibly gzip-encoded) body, refusing as soon as it passes the limit.
+async fn read_body(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<web::BytesMut, BodyError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let identity = req
+        .headers()
+        .get(header::CONTENT_ENCODING)
+        .is_none_or(|v| v.as_bytes().eq_ignore_ascii_case(b"identity"));
+    if identity && declared.is_some_and(|n| n > limit) {
+        return Err(BodyError::TooLarge);
+    }
+    let mut stream = actix_web::dev::Decompress::from_headers(payload.into_inner(), req.headers());
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| BodyError::Corrupt)?;
+        if body.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+async fn handle(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    endpoint: Endpoint,
+) -> HttpResponse {
+    // Refusals that need no database: missing, malformed (checksum), unknown, disabled, expired.
+    let Some(raw) = presented_token(&req) else {
+        return refuse(StatusCode::UNAUTHORIZED, "Missing API token");
+    };
+    let Some(token) = TokenValue::parse(&raw) else {
+        return refuse(StatusCode::UNAUTHORIZED, "Invalid API token");
+    };
+    let digest = state.keys.digest(&token);
+    let org_id = match state.gate.check(&digest, Utc::now()) {
+        Verdict::Unknown => return refuse(StatusCode::UNAUTHORIZED, "Invalid API token"),
+        Verdict::Disabled => {
+            return refuse(
+                StatusCode::FORBIDDEN,
+                "The API token is disabled. Contact support to re-enable it.",
+            );
+        }
+        Verdict::Expired => {
+            return refuse(
+                StatusCode::FORBIDDEN,
+                "The Sandbox subscription has expired. Contact support to renew it.",
+            );
+        }
+        Verdict::Pass { org_id, .. } => org_id,
+    };
+    let body = match read_body(&req, payload, state.submission_max_bytes).await {
+        Ok(b) => b,
+        Err(BodyError::TooLarge) => {
+            return refuse(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "The file is larger than the allowed size",
+            );
+        }
+        Err(BodyError::Corrupt) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "The request body could not be decoded",
+            );
+        }
+    };
+    if body.is_empty() {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "The request body is empty: send the file's bytes",
+        );
+    }
+    let submission = inspect(&body, endpoint);
+    let accepted = Accepted {
+        code: 200,
+        message: format!("/{} response OK", endpoint.as_str()),
+        file_type: submission.file_type.clone(),
+        md5: submission.md5.clone(),
+        sandbox_submission: "Submitted",
+        virus_name: submission.virus_name.clone(),
+        virus_type: submission.virus_name.as_ref().map(|_| "Virus"),
+    };
+    match state.writer.record(digest, org_id, submission).await {
+        Outcome::Accepted => HttpResponse::Ok().json(accepted),
+        Outcome::Unknown => refuse(StatusCode::UNAUTHORIZED, "Invalid API token"),
+        Outcome::Disabled | Outcome::ThresholdExceeded => refuse(
+            StatusCode::FORBIDDEN,
+            "The API token is disabled. Contact support to re-enable it.",
+        ),
+        Outcome::Expired => refuse(
+            StatusCode::FORBIDDEN,
+            "The Sandbox subscription has expired. Contact support to renew it.",
+        ),
+        Outcome::QuotaExceeded => {
+            let mut res = refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Daily submission quota exceeded; try again after midnight UTC",
+            );
+            res.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from(seconds_to_utc_midnight()),
+            );
+            res
+        }
+        Outcome::Unavailable => refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The submission could not be recorded; try again",
+        ),
+    }
+}
+
+pub fn seconds_to_utc_midnight() -> i64 {
+    let now = Utc::now();
+    let tomorrow = (now.date_naive() + Duration::days(1))
+        .and_hms_opt(0, 0, 0)
+        .map(|t| t.and_utc());
+    match tomorrow {
+        Some(t) => (t - now).num_seconds().max(1),
+        None => 86_400,
+    }
+}
+
+/// The EICAR anti-virus test file's signature (it must begin the file; trailing whitespace is
+/// allowed by the standard).
+const EICAR: &[u8] = br"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
+
+fn inspect(body: &[u8], endpoint: Endpoint) -> Submission {
+    let file_type = match infer::get(body) {
+        Some(kind) => kind.extension().to_owned(),
+        None if std::str::from_utf8(body).is_ok() => "txt".to_owned(),
+        None => "unknown".to_owned(),
+    };
+    let is_eicar = body.starts_with(EICAR)
+        && body[EICAR.len()..]
+            .iter()
+            .all(|b| b.is_ascii_whitespace() || *b == 0x1a);
+    Submission {
+        endpoint,
+        md5: hex::encode(Md5::digest(body)),
+        sha256: hex::encode(Sha256::digest(body)),
+        size: body.len() as i64,
+        file_type,
+        virus_name: is_eicar.then(|| "EICAR-Test-File".to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eicar_is_reported_as_a_virus_and_types_come_from_magic_bytes() {
+        let s = inspect(EICAR, Endpoint::Submit);
+        assert_eq!(s.virus_name.as_deref(), Some("EICAR-Test-File"));
+        assert_eq!(s.md5, "44d88612fea8a8f36de82e1278abb02f");
+        let pdf = inspect(b"%PDF-1.7\n...", Endpoint::Submit);
+        assert_eq!(pdf.file_type, "pdf");
+        assert!(pdf.virus_name.is_none());
+        let exe = inspect(b"MZ\x90\x00\x03\x00\x00\x00", Endpoint::Submit);
+        assert_eq!(exe.file_type, "exe");
+    }
+
+    #[test]
+    fn retry_after_points_at_the_next_utc_midnight() {
+        let s = seconds_to_utc_midnight();
+        assert!((1..=86_400).contains(&s));
+    }
+}

@@ -1,0 +1,439 @@
+use crate::helpers::*;
+use diesel::prelude::*;
+use sandbox_portal::db;
+use sandbox_portal::db::schema::{org_daily_usage as od, organizations as o, submissions as s};
+use sandbox_portal::domain::role::Role;
+use sandbox_portal::domain::token::TokenValue;
+use serde_json::Value;
+use std::io::Write;
+use uuid::Uuid;
+
+const EICAR: &str = r"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
+
+async fn submit(base: &str, token: &str, body: &[u8]) -> (u16, Value, reqwest::header::HeaderMap) {
+    let res = reqwest::Client::new()
+        .post(format!("{base}/zscsb/submit?force=1"))
+        .bearer_auth(token)
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    let json = res.json().await.unwrap_or(Value::Null);
+    (status, json, headers)
+}
+
+fn set_org(app: &TestApp, org: Uuid, quota: i32, threshold: i32) {
+    diesel::update(o::table.find(org))
+        .set((o::daily_quota.eq(quota), o::abuse_threshold.eq(threshold)))
+        .execute(&mut app.conn())
+        .unwrap();
+}
+
+fn usage_today(app: &TestApp, org: Uuid) -> (i32, i32) {
+    od::table
+        .filter(od::org_id.eq(org))
+        .select((od::calls, od::submissions))
+        .first(&mut app.conn())
+        .unwrap_or((0, 0))
+}
+
+#[actix_web::test]
+async fn an_accepted_submission_is_recorded_and_counted() {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    let value = app.value_of(org.id, token.id);
+    let (status, body, _) = submit(&app.addr, value.expose(), b"%PDF-1.7\nhello").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["code"], 200);
+    assert_eq!(body["message"], "/submit response OK");
+    assert_eq!(body["fileType"], "pdf");
+    assert_eq!(body["sandboxSubmission"], "Submitted");
+    assert_eq!(body["md5"], md5_of(b"%PDF-1.7\nhello"));
+    let rows: Vec<(Uuid, String, i64)> = s::table
+        .select((s::org_id, s::file_type, s::size_bytes))
+        .load(&mut app.conn())
+        .unwrap();
+    assert_eq!(rows, vec![(org.id, "pdf".to_owned(), 14)]);
+    assert_eq!(usage_today(&app, org.id), (1, 1));
+    let token = app.tokens(org.id).remove(0);
+    assert!(token.last_used_at.is_some());
+
+    // The page shows it: calls today and a relative "last used".
+    let b = app.login_as("alice", Role::OrgAdmin, &[org.id]).await;
+    let page = b.text(PAGE).await;
+    assert!(page.contains("just now"));
+    assert!(page.contains("class=\"num\">1</td>"));
+}
+
+fn md5_of(data: &[u8]) -> String {
+    use md5::Digest;
+    hex::encode(md5::Md5::digest(data))
+}
+
+#[actix_web::test]
+async fn the_eicar_test_file_is_reported_as_a_virus_and_the_query_token_works() {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    let value = app.value_of(org.id, token.id);
+    let res = reqwest::Client::new()
+        .post(format!(
+            "{}/zscsb/discan?api_token={}",
+            app.addr,
+            value.expose()
+        ))
+        .body(EICAR)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["virusType"], "Virus");
+    assert_eq!(body["virusName"], "EICAR-Test-File");
+    assert_eq!(body["message"], "/discan response OK");
+}
+
+#[actix_web::test]
+async fn missing_malformed_and_unknown_tokens_get_401_and_record_nothing() {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    let value = app.value_of(org.id, token.id);
+    let res = reqwest::Client::new()
+        .post(format!("{}/zscsb/submit", app.addr))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["code"], 401);
+    let mut tampered = value.expose().to_owned();
+    tampered.replace_range(10..11, if &tampered[10..11] == "a" { "b" } else { "a" });
+    let unknown = TokenValue::generate();
+    for bad in ["not-a-token", tampered.as_str(), unknown.expose()] {
+        let (status, body, _) = submit(&app.addr, bad, b"x").await;
+        assert_eq!(status, 401, "{bad}");
+        assert_eq!(body["code"], 401);
+    }
+    assert_eq!(usage_today(&app, org.id), (0, 0));
+}
+
+#[actix_web::test]
+async fn empty_oversized_and_gzip_bodies() {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    let value = app.value_of(org.id, token.id);
+    let (status, body, _) = submit(&app.addr, value.expose(), b"").await;
+    assert_eq!((status, body["code"].as_u64()), (400, Some(400)));
+    let big = vec![b'A'; 64 * 1024 + 1];
+    let (status, body, _) = submit(&app.addr, value.expose(), &big).await;
+    assert_eq!((status, body["code"].as_u64()), (413, Some(413)));
+
+    let original = b"MZ\x90\x00 a small executable-looking file".repeat(10);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&original).unwrap();
+    let res = reqwest::Client::new()
+        .post(format!("{}/zscsb/submit", app.addr))
+        .bearer_auth(value.expose())
+        .header("Content-Encoding", "gzip")
+        .body(gz.finish().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["fileType"], "exe");
+    assert_eq!(body["md5"], md5_of(&original));
+
+    // A gzip bomb is measured after decoding.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&vec![0u8; 1024 * 1024]).unwrap();
+    let res = reqwest::Client::new()
+        .post(format!("{}/zscsb/submit", app.addr))
+        .bearer_auth(value.expose())
+        .header("Content-Encoding", "gzip")
+        .body(gz.finish().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 413);
+}
+
+#[actix_web::test]
+async fn r7_a_disabled_token_gets_403() {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    let value = app.value_of(org.id, token.id);
+    let mut conn = app.conn();
+    conn.transaction(|c| {
+        db::tokens::set_disabled(c, org.id, token.id, Some(("terms violation", "support")))?;
+        db::notify::org_changed(c, org.id)
+    })
+    .unwrap();
+    let gate = app.gate.clone();
+    let digest = app.keys.digest(&value);
+    eventually("the gate to see the disable", || {
+        let gate = gate.clone();
+        async move {
+            !matches!(
+                gate.check(&digest, chrono::Utc::now()),
+                sandbox_portal::submission::gate::Verdict::Pass { .. }
+            )
+        }
+    })
+    .await;
+    let (status, body, _) = submit(&app.addr, value.expose(), b"x").await;
+    assert_eq!(status, 403);
+    assert_eq!(body["code"], 403);
+}
+
+#[actix_web::test]
+async fn r8_an_expired_subscription_refuses_the_tokens_and_renewal_restores_the_same_values() {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    let value = app.value_of(org.id, token.id);
+    let set_expiry = |days: i64| {
+        let mut conn = app.conn();
+        conn.transaction(|c| {
+            diesel::update(o::table.find(org.id))
+                .set(
+                    o::subscription_expires_at
+                        .eq(chrono::Utc::now() + chrono::Duration::days(days)),
+                )
+                .execute(c)?;
+            db::notify::org_changed(c, org.id)
+        })
+        .unwrap();
+    };
+    set_expiry(-1);
+    let base = app.addr.clone();
+    let v = value.expose().to_owned();
+    eventually("a 403 after expiry", || {
+        let (base, v) = (base.clone(), v.clone());
+        async move { submit(&base, &v, b"x").await.0 == 403 }
+    })
+    .await;
+    set_expiry(30);
+    eventually("a 200 after renewal", || {
+        let (base, v) = (base.clone(), v.clone());
+        async move { submit(&base, &v, b"x").await.0 == 200 }
+    })
+    .await;
+    assert_eq!(
+        app.value_of(org.id, token.id),
+        value,
+        "the value never changed"
+    );
+}
+
+#[actix_web::test]
+async fn r11_concurrent_submissions_past_the_daily_quota_get_429_with_retry_after() {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    set_org(&app, org.id, 3, 1000);
+    let value = app.value_of(org.id, token.id);
+    let results = futures::future::join_all((0..12).map(|i| {
+        let (base, v) = (app.addr.clone(), value.expose().to_owned());
+        async move { submit(&base, &v, format!("file {i}").as_bytes()).await }
+    }))
+    .await;
+    let ok = results.iter().filter(|r| r.0 == 200).count();
+    let limited: Vec<_> = results.iter().filter(|r| r.0 == 429).collect();
+    assert_eq!(ok, 3);
+    assert_eq!(limited.len(), 9);
+    for (_, body, headers) in &limited {
+        assert_eq!(body["code"], 429);
+        let secs: i64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=86_400).contains(&secs));
+    }
+    assert_eq!(usage_today(&app, org.id), (12, 3), "every call is counted");
+    assert!(
+        app.tokens(org.id)[0].disabled_at.is_none(),
+        "R11: the token stays enabled"
+    );
+}
+
+#[actix_web::test]
+async fn r10_crossing_the_abuse_threshold_disables_the_org_exactly_once() {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    set_org(&app, org.id, 1000, 5);
+    let value = app.value_of(org.id, token.id);
+    let results = futures::future::join_all((0..16).map(|i| {
+        let (base, v) = (app.addr.clone(), value.expose().to_owned());
+        async move { submit(&base, &v, format!("file {i}").as_bytes()).await.0 }
+    }))
+    .await;
+    let ok = results.iter().filter(|s| **s == 200).count();
+    assert_eq!(ok, 5, "{results:?}");
+    assert!(
+        results.iter().all(|s| *s == 200 || *s == 403),
+        "{results:?}"
+    );
+    let disabled: (Option<String>, Option<String>) = o::table
+        .find(org.id)
+        .select((o::api_disabled_reason, o::api_disabled_by))
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!(disabled.0.as_deref(), Some("API call threshold exceeded"));
+    assert_eq!(disabled.1.as_deref(), Some("system"));
+    let audits = app
+        .audit_actions()
+        .into_iter()
+        .filter(|r| r.0 == "THRESHOLD_DISABLE")
+        .count();
+    assert_eq!(audits, 1, "disabled exactly once");
+    let (status, _, _) = submit(&app.addr, value.expose(), b"later").await;
+    assert_eq!(status, 403);
+    let b = app.login_as("alice", Role::OrgAdmin, &[org.id]).await;
+    let page = b.text(PAGE).await;
+    assert!(page.contains("Sandbox API access disabled"));
+    assert!(!page.contains("Add Sandbox API Token"));
+}
+
+#[actix_web::test]
+async fn r5_once_regenerate_returns_the_old_value_is_refused_by_every_instance() {
+    let app = TestApp::spawn().await;
+    let second = app.another_instance().await;
+    let (org, token) = app.org("Acme");
+    let old = app.value_of(org.id, token.id);
+    let v = old.expose().to_owned();
+    let base2 = second.addr.clone();
+    eventually("instance 2 to accept the provisioned token", || {
+        let (base, v) = (base2.clone(), v.clone());
+        async move { submit(&base, &v, b"x").await.0 == 200 }
+    })
+    .await;
+
+    let b = app.login_as("alice", Role::OrgAdmin, &[org.id]).await;
+    let res = b
+        .hx_post(&token_url(org.id, token.id, "regenerate"), &[])
+        .await;
+    assert_eq!(res.status(), 200);
+    // No waiting: the very next call on the other instance is refused.
+    let (status, _, _) = submit(&second.addr, old.expose(), b"x").await;
+    assert_eq!(status, 401);
+    let new = app.value_of(org.id, token.id).expose().to_owned();
+    eventually("instance 2 to accept the new value", || {
+        let (base, v) = (base2.clone(), new.clone());
+        async move { submit(&base, &v, b"x").await.0 == 200 }
+    })
+    .await;
+    let res = b.hx_post(&token_url(org.id, token.id, "delete"), &[]).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        submit(&second.addr, &new, b"x").await.0,
+        401,
+        "R6 on every instance"
+    );
+}
+
+#[actix_web::test]
+async fn a_killed_listener_connection_never_lets_a_stale_value_through() {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    let old = app.value_of(org.id, token.id);
+    let before = app.gate.reloads();
+    let killed: Vec<KilledRow> = diesel::sql_query(
+        "SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity \
+         WHERE application_name = $1 AND datname = current_database()",
+    )
+    .bind::<diesel::sql_types::Text, _>(sandbox_portal::submission::gate::LISTENER_APP_NAME)
+    .load(&mut app.conn())
+    .unwrap();
+    assert_eq!(killed.len(), 1, "one listener connection");
+
+    // Regenerate while the listener is down: its gate still knows the old digest.
+    let mut conn = app.conn();
+    sandbox_portal::service::tokens::regenerate(
+        &mut conn,
+        &app.keys,
+        &sandbox_portal::db::audit::Actor::cli(),
+        org.id,
+        token.id,
+    )
+    .unwrap();
+    let (status, _, _) = submit(&app.addr, old.expose(), b"x").await;
+    assert_eq!(
+        status, 401,
+        "the stale gate passed it on, the writer refused it"
+    );
+
+    let gate = app.gate.clone();
+    eventually("the listener to reconnect and reload", || {
+        let gate = gate.clone();
+        async move { gate.reloads() > before }
+    })
+    .await;
+    let new = app.value_of(org.id, token.id);
+    assert_eq!(submit(&app.addr, new.expose(), b"x").await.0, 200);
+    assert_eq!(submit(&app.addr, old.expose(), b"x").await.0, 401);
+}
+
+#[derive(QueryableByName)]
+struct KilledRow {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    #[allow(dead_code)]
+    ok: bool,
+}
+
+#[actix_web::test]
+async fn token_values_and_query_strings_never_reach_the_audit_trail() {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    set_org(&app, org.id, 1000, 2);
+    let value = app.value_of(org.id, token.id);
+    for _ in 0..4 {
+        reqwest::Client::new()
+            .post(format!(
+                "{}/zscsb/submit?api_token={}",
+                app.addr,
+                value.expose()
+            ))
+            .body("x")
+            .send()
+            .await
+            .unwrap();
+    }
+    assert!(
+        app.audit_actions()
+            .iter()
+            .any(|r| r.0 == "THRESHOLD_DISABLE")
+    );
+    assert!(!app.audit_dump().contains(value.expose()));
+}
+
+#[actix_web::test]
+async fn token_values_and_query_strings_never_reach_a_log_line() {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    let value = app.value_of(org.id, token.id);
+    let unknown = TokenValue::generate();
+    for t in [value.expose(), unknown.expose(), "sbx_malformed"] {
+        let res = reqwest::Client::new()
+            .post(format!("{}/zscsb/submit?api_token={t}&force=1", app.addr))
+            .body("x")
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().as_u16() < 500);
+    }
+    // Reveal through the UI too: the value is in that response, never in a log line.
+    let b = app.login_as("alice", Role::OrgAdmin, &[org.id]).await;
+    b.hx_post(&token_url(org.id, token.id, "reveal"), &[]).await;
+    let logs = captured_logs();
+    assert!(
+        logs.contains("/zscsb/submit"),
+        "request logging is captured"
+    );
+    for secret in [
+        value.expose(),
+        unknown.expose(),
+        "sbx_malformed",
+        "api_token",
+        PASSWORD,
+    ] {
+        assert!(!logs.contains(secret), "{secret} leaked into the logs");
+    }
+}
