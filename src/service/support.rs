@@ -1,11 +1,13 @@
 //! What support staff do to an org: subscription, limits, provider disable of the org's Sandbox
 //! API access (R10) or of one token (R7). Each is one transaction with its audit row, taken
 //! under the org's row lock like the token operations, so a concurrent add or regenerate sees
-//! either the state before or after, never half of it.
+//! either the state before or after, never half of it. Each also notifies the Submission API's
+//! token gates (`db::notify`) in the same transaction, so every instance enforces the change
+//! as soon as it commits.
 use crate::db::audit::{self, Actor, Event};
 use crate::db::models::{Org, Token};
 use crate::db::orgs::{self, Limits};
-use crate::db::tokens;
+use crate::db::{notify, tokens};
 use crate::error::AppError;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -100,6 +102,7 @@ pub fn set_subscription(
                 "after": { "expiresAt": org.subscription_expires_at },
             }),
         )?;
+        notify::org_changed(conn, org_id)?;
         Ok(org)
     })
 }
@@ -147,6 +150,7 @@ pub fn set_limits(
             "LIMITS_CHANGE",
             json!({ "before": of(&before), "after": of(&org) }),
         )?;
+        notify::org_changed(conn, org_id)?;
         Ok(org)
     })
 }
@@ -177,6 +181,7 @@ pub fn disable_org_api(
             "DISABLE_ORG_API",
             json!({ "before": org_access(&before), "after": org_access(&org) }),
         )?;
+        notify::org_changed(conn, org_id)?;
         Ok(org)
     })
 }
@@ -197,6 +202,7 @@ pub fn enable_org_api(
             "ENABLE_ORG_API",
             json!({ "before": org_access(&before), "after": org_access(&org) }),
         )?;
+        notify::org_changed(conn, org_id)?;
         Ok(org)
     })
 }
@@ -236,6 +242,7 @@ fn set_token_disabled(
                 details: json!({ "before": token_access(&before), "after": token_access(&token) }),
             },
         )?;
+        notify::org_changed(conn, org_id)?;
         Ok(token)
     })
 }

@@ -1188,3 +1188,82 @@ async fn the_role_matrix_of_section_4_holds_for_every_api_route() {
         }
     }
 }
+
+async fn submission_status(app: &TestApp, value: &TokenValue) -> u16 {
+    reqwest::Client::new()
+        .post(format!("{}/zscsb/submit?force=1", app.addr))
+        .bearer_auth(value.expose())
+        .body("sample")
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+async fn until_submission_gets(app: &TestApp, value: &TokenValue, status: u16) {
+    eventually(&format!("a Submission API {status}"), || async move {
+        submission_status(app, value).await == status
+    })
+    .await;
+}
+
+#[actix_web::test]
+async fn r7_r8_r10_support_changes_through_the_api_reach_the_submission_api_and_renewal_restores_the_same_value()
+ {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    let value = app.value_of(org.id, token.id);
+    let support = api_as(&app, "sam", Role::Support, &[]).await;
+    assert_eq!(submission_status(&app, &value).await, 200);
+    let sub = format!("/support/orgs/{}/subscription", org.id);
+    let one = format!("/support/orgs/{}/sandboxApiTokens/{}", org.id, token.id);
+    let all = format!("/support/orgs/{}", org.id);
+
+    // R8: expired, refused; renewed, the very same value works again.
+    assert_eq!(
+        support
+            .put(&sub, json!({ "expiresAt": later(-1) }))
+            .await
+            .status,
+        200
+    );
+    until_submission_gets(&app, &value, 403).await;
+    assert_eq!(
+        support
+            .put(&sub, json!({ "expiresAt": later(30) }))
+            .await
+            .status,
+        200
+    );
+    until_submission_gets(&app, &value, 200).await;
+
+    // R7: one token.
+    let reason = json!({ "reason": "terms violation" });
+    assert_eq!(
+        support
+            .post(&format!("{one}/disable"), reason.clone())
+            .await
+            .status,
+        200
+    );
+    until_submission_gets(&app, &value, 403).await;
+    assert_eq!(
+        support.post_empty(&format!("{one}/enable")).await.status,
+        200
+    );
+    until_submission_gets(&app, &value, 200).await;
+
+    // R10: the whole org.
+    assert_eq!(
+        support.post(&format!("{all}/disable"), reason).await.status,
+        200
+    );
+    until_submission_gets(&app, &value, 403).await;
+    assert_eq!(
+        support.post_empty(&format!("{all}/enable")).await.status,
+        200
+    );
+    until_submission_gets(&app, &value, 200).await;
+    assert_eq!(app.value_of(org.id, token.id), value);
+}
