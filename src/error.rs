@@ -18,6 +18,7 @@ pub enum AppError {
     Policy(Refusal),
     NotFound,
     Conflict(String),
+    PayloadTooLarge { limit: usize },
     CsrfRejected,
     Throttled { retry_after: u64 },
     Internal(anyhow::Error),
@@ -38,6 +39,7 @@ impl AppError {
             AppError::Policy(Refusal::TokenLimitReached { .. }) => "TOKEN_LIMIT_REACHED",
             AppError::NotFound => "NOT_FOUND",
             AppError::Conflict(_) => "CONFLICT",
+            AppError::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
             AppError::CsrfRejected => "CSRF_TOKEN_INVALID",
             AppError::Throttled { .. } => "TOO_MANY_REQUESTS",
             AppError::Internal(_) => "INTERNAL_ERROR",
@@ -51,6 +53,9 @@ impl AppError {
             AppError::Unauthorized => "Please log in.".into(),
             AppError::Policy(r) => r.message(),
             AppError::NotFound => "The page or object you asked for does not exist.".into(),
+            AppError::PayloadTooLarge { limit } => {
+                format!("The request body is larger than the limit of {limit} bytes.")
+            }
             AppError::CsrfRejected => {
                 "Your form has expired or did not come from this portal. Reload the page and try again."
                     .into()
@@ -75,8 +80,11 @@ impl fmt::Display for AppError {
     }
 }
 
-#[derive(Serialize)]
+/// The body of every JSON error (SPEC §6).
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
+    /// e.g. `BAD_REQUEST`, `UNAUTHORIZED`, `FORBIDDEN`, `SUBSCRIPTION_EXPIRED`, `TOKEN_DISABLED`,
+    /// `NOT_FOUND`, `TOKEN_LIMIT_REACHED`, `CONFLICT`, `PAYLOAD_TOO_LARGE`, `TOO_MANY_REQUESTS`
     pub code: String,
     pub message: String,
 }
@@ -91,6 +99,7 @@ impl ResponseError for AppError {
             AppError::Policy(_) => StatusCode::FORBIDDEN,
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -4,7 +4,7 @@ use crate::config::Settings;
 use crate::db::{self, DbPool};
 use crate::domain::token::{TokenKeys, hmac_sha256};
 use crate::state::AppState;
-use crate::{assets, error, web as pages};
+use crate::{api, assets, error, web as pages};
 use actix_session::SessionMiddleware;
 use actix_session::config::{BrowserSession, CookieContentSecurity, TtlExtensionPolicy};
 use actix_web::body::MessageBody;
@@ -14,6 +14,7 @@ use actix_web::middleware::{DefaultHeaders, Next, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
 use std::net::TcpListener;
+use utoipa_actix_web::AppExt;
 
 pub struct Application {
     port: u16,
@@ -90,27 +91,8 @@ impl Application {
                     "max-age=63072000; includeSubDomains",
                 ));
             }
-            let sessions = SessionMiddleware::builder(store.clone(), cookie_key.clone())
-                .cookie_name(
-                    if https {
-                        "__Host-sp_session"
-                    } else {
-                        "sp_session"
-                    }
-                    .into(),
-                )
-                .cookie_secure(https)
-                .cookie_http_only(true)
-                .cookie_same_site(SameSite::Strict)
-                .cookie_path("/".into())
-                .cookie_content_security(CookieContentSecurity::Private)
-                .session_lifecycle(
-                    BrowserSession::default()
-                        .state_ttl(idle)
-                        .state_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest),
-                )
-                .build();
-            App::new()
+            let sessions = || session_middleware(store.clone(), cookie_key.clone(), https, idle);
+            let (app, api_doc) = App::new()
                 .app_data(state.clone())
                 .app_data(web::FormConfig::default().limit(64 * 1024))
                 .wrap(headers)
@@ -119,13 +101,24 @@ impl Application {
                 .route("/readyz", web::get().to(readyz))
                 .route("/static/{path:.*}", web::get().to(assets::serve))
                 .configure(crate::submission::routes)
+                .into_utoipa_app()
+                .openapi(api::openapi::base())
+                // The API answers JSON errors and has no CSRF token (it refuses cross-site
+                // requests instead), so it gets neither of the web scope's middlewares.
                 .service(
-                    web::scope("")
-                        .wrap(from_fn(csrf::verify))
-                        .wrap(from_fn(error::render_errors))
-                        .wrap(sessions)
-                        .configure(pages::routes),
+                    utoipa_actix_web::scope(api::PREFIX)
+                        .configure(api::routes)
+                        .wrap(sessions())
+                        .wrap(from_fn(api::http::refuse_cross_site)),
                 )
+                .split_for_parts();
+            app.app_data(web::Data::new(api_doc)).service(
+                web::scope("")
+                    .wrap(from_fn(csrf::verify))
+                    .wrap(from_fn(error::render_errors))
+                    .wrap(sessions())
+                    .configure(pages::routes),
+            )
         })
         .workers(
             settings
@@ -180,6 +173,36 @@ impl Application {
         self.gate.stop();
         result
     }
+}
+
+/// One session configuration for the web UI and the API: a login through either is a session
+/// of both.
+fn session_middleware(
+    store: PgSessionStore,
+    cookie_key: Key,
+    https: bool,
+    idle: actix_web::cookie::time::Duration,
+) -> SessionMiddleware<PgSessionStore> {
+    SessionMiddleware::builder(store, cookie_key)
+        .cookie_name(
+            if https {
+                "__Host-sp_session"
+            } else {
+                "sp_session"
+            }
+            .into(),
+        )
+        .cookie_secure(https)
+        .cookie_http_only(true)
+        .cookie_same_site(SameSite::Strict)
+        .cookie_path("/".into())
+        .cookie_content_security(CookieContentSecurity::Private)
+        .session_lifecycle(
+            BrowserSession::default()
+                .state_ttl(idle)
+                .state_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest),
+        )
+        .build()
 }
 
 async fn healthz() -> HttpResponse {

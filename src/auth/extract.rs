@@ -42,6 +42,20 @@ impl CurrentUser {
     pub fn may_see(&self, org_id: Uuid) -> bool {
         self.role.sees_all_orgs() || self.org_ids.contains(&org_id)
     }
+
+    /// The org an event of this user belongs to, when there is exactly one.
+    pub fn single_org(&self) -> Option<Uuid> {
+        match self.org_ids.as_slice() {
+            [one] => Some(*one),
+            _ => None,
+        }
+    }
+}
+
+/// An id taken from a URL. An unparsable one names nothing: the same 404 as an unknown id or
+/// another org's, so a malformed id reveals nothing either.
+pub fn object_id(raw: &str) -> Result<Uuid, AppError> {
+    Uuid::parse_str(raw.trim()).map_err(|_| AppError::NotFound)
 }
 
 pub fn client_ip(req: &HttpRequest) -> Option<String> {
@@ -49,7 +63,7 @@ pub fn client_ip(req: &HttpRequest) -> Option<String> {
     req.peer_addr().map(|a| a.ip().to_string())
 }
 
-fn interface_of(req: &HttpRequest) -> Interface {
+pub fn interface_of(req: &HttpRequest) -> Interface {
     if req.path().starts_with("/api/") {
         Interface::Api
     } else {
@@ -141,6 +155,45 @@ pub struct Manage;
 impl Permission for Manage {
     const ACTION: Action = Action::ManageTokens;
 }
+pub struct DisableTokens;
+impl Permission for DisableTokens {
+    const ACTION: Action = Action::DisableTokens;
+}
+pub struct ManageOrgs;
+impl Permission for ManageOrgs {
+    const ACTION: Action = Action::ManageOrgs;
+}
+pub struct ViewAuditLog;
+impl Permission for ViewAuditLog {
+    const ACTION: Action = Action::ViewAuditLog;
+}
+
+/// The caller, with proof that their role allows `P`; for actions that are not about one org
+/// chosen by the caller (support's console, the audit log across orgs).
+pub struct Authorized<P: Permission> {
+    pub user: CurrentUser,
+    _permission: PhantomData<P>,
+}
+
+impl<P: Permission + 'static> FromRequest for Authorized<P> {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let session = req.get_session();
+            let user = load_user(&req, &session).await?;
+            if !user.role.can(P::ACTION) {
+                return Err(AppError::forbidden());
+            }
+            Ok(Authorized {
+                user,
+                _permission: PhantomData,
+            })
+        })
+    }
+}
 
 /// The caller, the org they act on (chosen with `?org=` or their only org), and proof that their
 /// role allows `P` there.
@@ -191,8 +244,7 @@ async fn resolve_org(
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("AppState missing")))?
         .clone();
     let org_id = match wanted {
-        // An unparsable id names no org: the same 404 as an org the caller may not see.
-        Some(raw) => Some(Uuid::parse_str(raw.trim()).map_err(|_| AppError::NotFound)?),
+        Some(raw) => Some(object_id(&raw)?),
         None => None,
     };
     if let Some(id) = org_id

@@ -3,6 +3,7 @@
 pub mod csrf;
 pub mod extract;
 pub mod password;
+pub mod session;
 pub mod session_store;
 
 /// Keys kept in the server-side session state.

@@ -99,3 +99,43 @@ pub fn record(conn: &mut PgConnection, actor: &Actor, event: Event<'_>) -> Query
         .execute(conn)?;
     Ok(())
 }
+
+/// An audit event as listed (the hash chain columns stay out).
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = audit_events)]
+pub struct EventRow {
+    pub id: i64,
+    pub occurred_at: chrono::DateTime<chrono::Utc>,
+    pub actor: String,
+    pub actor_role: Option<String>,
+    pub org_id: Option<Uuid>,
+    pub action: String,
+    pub resource_id: Option<Uuid>,
+    pub resource_name: Option<String>,
+    pub client_ip: Option<String>,
+    pub interface: String,
+    pub result: String,
+    pub details: Value,
+}
+
+/// Newest first. `orgs`: `None` for every org (support), else only events of these orgs.
+pub fn list(
+    conn: &mut PgConnection,
+    orgs: Option<&[Uuid]>,
+    action: Option<&str>,
+    offset: i64,
+    limit: i64,
+) -> QueryResult<Vec<EventRow>> {
+    let mut q = audit_events::table.into_boxed();
+    if let Some(ids) = orgs {
+        q = q.filter(audit_events::org_id.eq_any(ids.to_vec()));
+    }
+    if let Some(a) = action {
+        q = q.filter(audit_events::action.eq(a.to_owned()));
+    }
+    q.order((audit_events::occurred_at.desc(), audit_events::id.desc()))
+        .offset(offset)
+        .limit(limit)
+        .select(EventRow::as_select())
+        .load(conn)
+}

@@ -73,3 +73,97 @@ pub fn first_page(conn: &mut PgConnection, limit: i64) -> QueryResult<Vec<Org>> 
         .select(Org::as_select())
         .load(conn)
 }
+
+/// The schema's column defaults, for callers that let them apply.
+pub const DEFAULT_CLOUD: &str = "zscaler.net";
+pub const DEFAULT_TOKEN_LIMIT: i32 = 5;
+pub const DEFAULT_DAILY_QUOTA: i32 = 100;
+pub const DEFAULT_ABUSE_THRESHOLD: i32 = 1000;
+
+/// Orgs whose name contains `needle` (case-insensitive), by name, one page.
+pub fn search(
+    conn: &mut PgConnection,
+    needle: Option<&str>,
+    offset: i64,
+    limit: i64,
+) -> QueryResult<Vec<Org>> {
+    let mut q = o::table.into_boxed();
+    if let Some(n) = needle {
+        q = q.filter(o::name.ilike(format!("%{}%", escape_like(n))));
+    }
+    q.order((o::name.asc(), o::id.asc()))
+        .offset(offset)
+        .limit(limit)
+        .select(Org::as_select())
+        .load(conn)
+}
+
+/// What the user typed is matched literally: `%` and `_` are not wildcards.
+fn escape_like(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+pub fn set_subscription(
+    conn: &mut PgConnection,
+    org_id: Uuid,
+    expires_at: Option<DateTime<Utc>>,
+) -> QueryResult<Org> {
+    diesel::update(o::table.find(org_id))
+        .set(o::subscription_expires_at.eq(expires_at))
+        .returning(Org::as_returning())
+        .get_result(conn)
+}
+
+pub struct Limits {
+    pub token_limit: i32,
+    pub daily_quota: i32,
+    pub abuse_threshold: i32,
+}
+
+pub fn set_limits(conn: &mut PgConnection, org_id: Uuid, limits: &Limits) -> QueryResult<Org> {
+    diesel::update(o::table.find(org_id))
+        .set((
+            o::token_limit.eq(limits.token_limit),
+            o::daily_quota.eq(limits.daily_quota),
+            o::abuse_threshold.eq(limits.abuse_threshold),
+        ))
+        .returning(Org::as_returning())
+        .get_result(conn)
+}
+
+/// Org-level provider disable (R10): `Some((reason, by))` disables, `None` re-enables.
+pub fn set_api_disabled(
+    conn: &mut PgConnection,
+    org_id: Uuid,
+    disabled: Option<(&str, &str)>,
+) -> QueryResult<Org> {
+    let (at, reason, by) = match disabled {
+        Some((reason, by)) => (Some(Utc::now()), Some(reason), Some(by)),
+        None => (None, None, None),
+    };
+    diesel::update(o::table.find(org_id))
+        .set((
+            o::api_disabled_at.eq(at),
+            o::api_disabled_reason.eq(reason),
+            o::api_disabled_by.eq(by),
+        ))
+        .returning(Org::as_returning())
+        .get_result(conn)
+}
+
+/// (calls, submissions) of an org on a UTC day; zeros when nothing was counted.
+pub fn usage_on(
+    conn: &mut PgConnection,
+    org_id: Uuid,
+    day: chrono::NaiveDate,
+) -> QueryResult<(i32, i32)> {
+    use super::schema::org_daily_usage as u;
+    Ok(u::table
+        .find((org_id, day))
+        .select((u::calls, u::submissions))
+        .first(conn)
+        .optional()?
+        .unwrap_or((0, 0)))
+}

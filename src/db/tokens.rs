@@ -169,3 +169,13 @@ pub fn count(conn: &mut PgConnection, org_id: Uuid) -> QueryResult<i64> {
         .count()
         .get_result(conn)
 }
+
+/// How many tokens each of the given orgs has.
+pub fn counts_by_org(conn: &mut PgConnection, org_ids: &[Uuid]) -> QueryResult<HashMap<Uuid, i64>> {
+    let rows: Vec<(Uuid, i64)> = t::table
+        .filter(t::org_id.eq_any(org_ids))
+        .group_by(t::org_id)
+        .select((t::org_id, diesel::dsl::count_star()))
+        .load(conn)?;
+    Ok(rows.into_iter().collect())
+}

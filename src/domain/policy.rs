@@ -111,6 +111,87 @@ impl OrgFacts {
     }
 }
 
+/// How a token shows to its org, on the page and through the API (R7, R8, R10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenStatus {
+    Enabled,
+    /// R7 (the token) or R10 (the whole org's Sandbox API access).
+    ProviderDisabled,
+    /// R8: kept, not invalidated, and enabled again by a renewal.
+    SubscriptionExpired,
+}
+
+impl TokenStatus {
+    pub fn is_disabled(self) -> bool {
+        self != TokenStatus::Enabled
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            TokenStatus::Enabled => "Enabled",
+            TokenStatus::ProviderDisabled => "Disabled",
+            TokenStatus::SubscriptionExpired => "Disabled (subscription expired)",
+        }
+    }
+
+    pub fn as_api(self) -> &'static str {
+        if self.is_disabled() {
+            "DISABLED"
+        } else {
+            "ENABLED"
+        }
+    }
+}
+
+/// A token's status and, when the provider disabled it, the reason to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenState {
+    pub status: TokenStatus,
+    pub provider_reason: Option<String>,
+}
+
+impl TokenState {
+    /// Why the token does not work, whoever decided it.
+    pub fn reason(&self) -> Option<String> {
+        match self.status {
+            TokenStatus::Enabled => None,
+            TokenStatus::ProviderDisabled => self.provider_reason.clone(),
+            TokenStatus::SubscriptionExpired => Some("Sandbox subscription expired".into()),
+        }
+    }
+}
+
+/// Provider reason for an org-level disable (R10); the org's own reason is for support's eyes.
+pub const ORG_DISABLED_REASON: &str = "Sandbox API access disabled by provider";
+
+impl OrgFacts {
+    /// A provider disable outranks an expired subscription: renewing alone does not lift it.
+    pub fn token_state(&self, token_disabled_reason: Option<&str>) -> TokenState {
+        let provider_reason = token_disabled_reason
+            .map(str::to_owned)
+            .or_else(|| self.api_disabled.then(|| ORG_DISABLED_REASON.to_owned()));
+        let status = if provider_reason.is_some() {
+            TokenStatus::ProviderDisabled
+        } else if self.subscription != SubscriptionStatus::Active {
+            TokenStatus::SubscriptionExpired
+        } else {
+            TokenStatus::Enabled
+        };
+        TokenState {
+            status,
+            provider_reason,
+        }
+    }
+
+    /// R8 for reveal through the JSON API. The issue says "every POST/PUT/DELETE on
+    /// /api/v1/sandboxApiTokens… (add, reveal, rename, regenerate, delete) → 403
+    /// SUBSCRIPTION_EXPIRED": reveal changes nothing, so the web page still offers it, but the
+    /// API refuses every unsafe method alike.
+    pub fn may_reveal_via_api(&self) -> Result<(), Refusal> {
+        self.writable()
+    }
+}
+
 /// R9: 1–10 characters after trimming.
 pub fn validate_token_name(raw: &str) -> Result<String, String> {
     let name = raw.trim();
@@ -176,6 +257,34 @@ mod tests {
         assert_eq!(f.may_rename(), Err(Refusal::SubscriptionExpired));
         assert_eq!(
             f.may_regenerate_or_delete(false),
+            Err(Refusal::SubscriptionExpired)
+        );
+    }
+
+    #[test]
+    fn r7_r8_r10_token_status_prefers_the_provider_disable_over_expiry() {
+        let expired = OrgFacts {
+            subscription: SubscriptionStatus::Expired,
+            ..facts()
+        };
+        assert_eq!(
+            expired.token_state(None).status,
+            TokenStatus::SubscriptionExpired
+        );
+        let both = expired.token_state(Some("terms violation"));
+        assert_eq!(both.status, TokenStatus::ProviderDisabled);
+        assert_eq!(both.reason().as_deref(), Some("terms violation"));
+        let org_off = OrgFacts {
+            api_disabled: true,
+            ..facts()
+        };
+        assert_eq!(
+            org_off.token_state(None).reason().as_deref(),
+            Some(ORG_DISABLED_REASON)
+        );
+        assert_eq!(facts().token_state(None).status.as_api(), "ENABLED");
+        assert_eq!(
+            expired.may_reveal_via_api(),
             Err(Refusal::SubscriptionExpired)
         );
     }

@@ -1,6 +1,7 @@
 //! The operations of the product, each one transaction with its audit row. The web UI, the JSON
 //! API and the CLI all call these, so every rule is implemented once (R13).
 pub mod orgs;
+pub mod support;
 pub mod tokens;
 pub mod users;
 

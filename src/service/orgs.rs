@@ -8,6 +8,25 @@ use crate::error::AppError;
 use diesel::prelude::*;
 use serde_json::json;
 
+/// The bounds of an org's limits, the same at provisioning and when support changes them.
+pub fn validate_limits(
+    token_limit: i32,
+    daily_quota: i32,
+    abuse_threshold: i32,
+) -> Result<(), AppError> {
+    if !(1..=100).contains(&token_limit) {
+        return Err(AppError::BadRequest(
+            "The token limit must be between 1 and 100.".into(),
+        ));
+    }
+    if daily_quota < 0 || abuse_threshold < 0 {
+        return Err(AppError::BadRequest(
+            "The daily quota and the abuse threshold cannot be negative.".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Creates an org; with a Sandbox subscription its first token is created, enabled (R2).
 pub fn provision(
     conn: &mut PgConnection,
@@ -21,16 +40,7 @@ pub fn provision(
             "The organization name must be 1 to 200 characters.".into(),
         ));
     }
-    if new.token_limit < 1 || new.token_limit > 100 {
-        return Err(AppError::BadRequest(
-            "The token limit must be between 1 and 100.".into(),
-        ));
-    }
-    if new.daily_quota < 0 || new.abuse_threshold < 0 {
-        return Err(AppError::BadRequest(
-            "The daily quota and the abuse threshold cannot be negative.".into(),
-        ));
-    }
+    validate_limits(new.token_limit, new.daily_quota, new.abuse_threshold)?;
     conn.transaction(|conn| {
         let org = orgs::insert(conn, &NewOrg { name, ..*new }).map_err(|e| {
             unique_as_conflict(e, || {

@@ -41,6 +41,20 @@ pub fn list(conn: &mut PgConnection, org_id: Uuid) -> QueryResult<Vec<TokenView>
         .collect())
 }
 
+/// An org with what its token page and the API's token list show.
+pub struct Overview {
+    pub org: Org,
+    pub facts: OrgFacts,
+    pub tokens: Vec<TokenView>,
+}
+
+pub fn overview(conn: &mut PgConnection, org_id: Uuid) -> Result<Overview, AppError> {
+    let org = orgs::find(conn, org_id)?.ok_or(AppError::NotFound)?;
+    let facts = facts(conn, &org)?;
+    let tokens = list(conn, org_id)?;
+    Ok(Overview { org, facts, tokens })
+}
+
 /// Locks the org (R4 under concurrency) and returns it with the facts the policy needs.
 fn lock_org(conn: &mut PgConnection, org_id: Uuid) -> Result<(Org, OrgFacts), AppError> {
     let org = orgs::lock(conn, org_id)?.ok_or(AppError::NotFound)?;

@@ -1,18 +1,17 @@
 //! Login, logout and the front door.
 use super::view::Chrome;
 use super::{html, see_other};
-use crate::auth::extract::{CurrentUser, client_ip};
+use crate::auth::extract::CurrentUser;
+use crate::auth::session::{log_in, log_out};
 use crate::auth::{csrf, keys};
-use crate::db::audit::{Actor, Interface};
 use crate::error::AppError;
-use crate::service::users::{self, LoginFailure};
+use crate::service::users::LoginFailure;
 use crate::state::AppState;
 use crate::web::tokens::PAGE;
 use actix_session::Session;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use chrono::Utc;
 use serde::Deserialize;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -80,34 +79,10 @@ async fn login(
     form: web::Form<LoginForm>,
 ) -> Result<HttpResponse, AppError> {
     let form = form.into_inner();
-    let actor = Actor {
-        user_id: None,
-        name: String::new(),
-        role: None,
-        interface: Interface::Ui,
-        client_ip: client_ip(&req),
-    };
-    let username = form.username.clone();
-    let st = state.clone();
-    let outcome = state
-        .db(move |c| users::authenticate(c, &st.dummy_hash, &username, &form.password, actor))
-        .await?;
+    let outcome = log_in(&req, &state, &session, form.username.clone(), form.password).await?;
     let next = safe_next(form.next.as_deref());
     match outcome {
-        Ok((user, _role)) => {
-            // A fresh session id at login defeats session fixation; the CSRF token changes too.
-            session.renew();
-            let put = |k: &str, v: serde_json::Value| {
-                session
-                    .insert(k, v)
-                    .map_err(|e| AppError::Internal(anyhow::anyhow!("session insert: {e}")))
-            };
-            put(keys::USER_ID, serde_json::json!(user.id))?;
-            put(keys::GENERATION, serde_json::json!(user.session_generation))?;
-            put(keys::LOGIN_AT, serde_json::json!(Utc::now().timestamp()))?;
-            put(keys::CSRF, serde_json::json!(csrf::new_token()))?;
-            Ok(see_other(&next))
-        }
+        Ok(_) => Ok(see_other(&next)),
         Err(failure) => {
             let status = match failure {
                 LoginFailure::BadCredentials => StatusCode::UNAUTHORIZED,
@@ -137,14 +112,7 @@ async fn logout(
     session: Session,
     user: CurrentUser,
 ) -> Result<HttpResponse, AppError> {
-    let actor = user.actor();
-    let org = match user.org_ids.as_slice() {
-        [one] => Some(*one),
-        _ => None,
-    };
-    state.db(move |c| users::logout(c, &actor, org)).await?;
-    // Deletes the server-side row: a replayed cookie finds nothing.
-    session.purge();
+    log_out(&state, &session, &user).await?;
     let mut res = see_other("/login");
     res.headers_mut().insert(
         header::HeaderName::from_static("clear-site-data"),

@@ -1,7 +1,7 @@
 //! The Sandbox API Token page (R1, R3–R9, R12).
 use super::view::{Chrome, exact, iso, relative};
 use super::{html, see_other};
-use crate::auth::extract::{Manage, OrgScope, Permission, Reveal, View};
+use crate::auth::extract::{Manage, OrgScope, Permission, Reveal, View, object_id};
 use crate::db::models::Org;
 use crate::db::orgs;
 use crate::domain::policy::{OrgFacts, SubscriptionStatus};
@@ -162,9 +162,7 @@ async fn load<P: Permission>(state: &AppState, scope: &OrgScope<P>) -> Result<Lo
     let sees_all = scope.user.role.sees_all_orgs();
     state
         .db(move |c| {
-            let org = orgs::find(c, org_id)?.ok_or(AppError::NotFound)?;
-            let facts = ops::facts(c, &org)?;
-            let tokens = ops::list(c, org_id)?;
+            let ops::Overview { org, facts, tokens } = ops::overview(c, org_id)?;
             let choices = if sees_all {
                 orgs::first_page(c, 200)?
             } else {
@@ -193,20 +191,7 @@ fn ctx<P: Permission>(scope: &OrgScope<P>) -> Ctx {
 fn to_row(view: &TokenView, facts: &OrgFacts, ctx: &Ctx, rs: &RowState) -> Row {
     let t = &view.token;
     let now = Utc::now();
-    let expired = facts.subscription != SubscriptionStatus::Active;
-    let disabled = t.disabled_at.is_some() || facts.api_disabled || expired;
-    let status_label = if t.disabled_at.is_some() || facts.api_disabled {
-        "Disabled"
-    } else if expired {
-        "Disabled (subscription expired)"
-    } else {
-        "Enabled"
-    };
-    let disabled_reason = t.disabled_reason.clone().or_else(|| {
-        facts
-            .api_disabled
-            .then(|| "Sandbox API access disabled by provider".into())
-    });
+    let state = facts.token_state(t.disabled_reason.as_deref());
     let revealed = rs.revealed.as_ref().filter(|(id, _)| *id == t.id);
     let editing = rs.editing.as_ref().filter(|(id, _, _)| *id == t.id);
     Row {
@@ -217,9 +202,9 @@ fn to_row(view: &TokenView, facts: &OrgFacts, ctx: &Ctx, rs: &RowState) -> Row {
             None => masked(&t.value_hint),
         },
         revealed: revealed.is_some(),
-        disabled,
-        status_label,
-        disabled_reason,
+        disabled: state.status.is_disabled(),
+        status_label: state.status.label(),
+        disabled_reason: state.provider_reason,
         last_modified_by: t.last_modified_by.clone(),
         last_modified_on: exact(&t.last_modified_at),
         last_modified_iso: iso(&t.last_modified_at),
@@ -386,10 +371,6 @@ fn page_url<P: Permission>(scope: &OrgScope<P>) -> String {
     format!("{PAGE}?org={}", scope.org.id)
 }
 
-fn token_id(raw: &str) -> Result<Uuid, AppError> {
-    Uuid::parse_str(raw).map_err(|_| AppError::NotFound)
-}
-
 async fn page(state: web::Data<AppState>, scope: OrgScope<View>) -> Result<HttpResponse, AppError> {
     let loaded = load(&state, &scope).await?;
     let body = render_page(
@@ -410,7 +391,7 @@ async fn row(
     scope: OrgScope<View>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let id = token_id(&id)?;
+    let id = object_id(&id)?;
     if !is_htmx(&req) {
         return Ok(see_other(&page_url(&scope)));
     }
@@ -427,7 +408,7 @@ async fn reveal(
     scope: OrgScope<Reveal>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let id = token_id(&id)?;
+    let id = object_id(&id)?;
     let actor = scope.user.actor();
     let org_id = scope.org.id;
     let st = state.clone();
@@ -453,7 +434,7 @@ async fn copy(
     scope: OrgScope<Reveal>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let id = token_id(&id)?;
+    let id = object_id(&id)?;
     let actor = scope.user.actor();
     let org_id = scope.org.id;
     let st = state.clone();
@@ -505,7 +486,7 @@ async fn rename_form(
     scope: OrgScope<Manage>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let id = token_id(&id)?;
+    let id = object_id(&id)?;
     let loaded = load(&state, &scope).await?;
     let current = loaded
         .tokens
@@ -534,7 +515,7 @@ async fn rename(
     id: web::Path<String>,
     form: web::Form<NameForm>,
 ) -> Result<HttpResponse, AppError> {
-    let id = token_id(&id)?;
+    let id = object_id(&id)?;
     let actor = scope.user.actor();
     let org_id = scope.org.id;
     let typed = form.into_inner().name.unwrap_or_default();
@@ -640,7 +621,7 @@ async fn regenerate_confirm(
     scope: OrgScope<Manage>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let id = token_id(&id)?;
+    let id = object_id(&id)?;
     confirm(req, state, scope, id, true).await
 }
 
@@ -650,7 +631,7 @@ async fn delete_confirm(
     scope: OrgScope<Manage>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let id = token_id(&id)?;
+    let id = object_id(&id)?;
     confirm(req, state, scope, id, false).await
 }
 
@@ -660,7 +641,7 @@ async fn regenerate(
     scope: OrgScope<Manage>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let id = token_id(&id)?;
+    let id = object_id(&id)?;
     let actor = scope.user.actor();
     let org_id = scope.org.id;
     let st = state.clone();
@@ -698,7 +679,7 @@ async fn delete(
     scope: OrgScope<Manage>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let id = token_id(&id)?;
+    let id = object_id(&id)?;
     let actor = scope.user.actor();
     let org_id = scope.org.id;
     let token = state

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 mod helpers;
 
+mod api;
 mod auth;
 mod cli;
 mod migrations;

@@ -1,0 +1,206 @@
+//! What every API handler shares: JSON errors for malformed input, the body limit, the
+//! cross-site refusal, and small request/response helpers.
+use crate::error::AppError;
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{JsonBody, Payload, ServiceRequest, ServiceResponse};
+use actix_web::error::{JsonPayloadError, PayloadError};
+use actix_web::http::{Method, StatusCode, header};
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::future::Future;
+use std::pin::Pin;
+use uuid::Uuid;
+
+/// Management requests are small; anything bigger is a mistake or an attack.
+pub const BODY_LIMIT: usize = 64 * 1024;
+pub const PAGE_SIZE: i64 = 50;
+
+/// Malformed input is the client's error and says what is wrong (serde's words); never a 500
+/// and never actix's plain-text default. Handlers read bodies with `Body`; the JSON and path
+/// configs are the same rules for any extractor added later.
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.app_data(
+        web::JsonConfig::default()
+            .limit(BODY_LIMIT)
+            .error_handler(|e, _| json_error(e).into()),
+    )
+    .app_data(
+        web::QueryConfig::default().error_handler(|e, _| {
+            AppError::BadRequest(format!("Invalid query string: {e}")).into()
+        }),
+    )
+    // Path parameters here are ids: one that does not parse names nothing (404, as for web).
+    .app_data(web::PathConfig::default().error_handler(|_, _| AppError::NotFound.into()))
+    .default_service(web::to(not_found));
+}
+
+async fn not_found() -> Result<HttpResponse, AppError> {
+    Err(AppError::NotFound)
+}
+
+fn json_error(e: JsonPayloadError) -> AppError {
+    match e {
+        JsonPayloadError::OverflowKnownLength { .. }
+        | JsonPayloadError::Overflow { .. }
+        | JsonPayloadError::Payload(PayloadError::Overflow) => {
+            AppError::PayloadTooLarge { limit: BODY_LIMIT }
+        }
+        JsonPayloadError::ContentType => AppError::BadRequest(
+            "Send a JSON body with the header Content-Type: application/json.".into(),
+        ),
+        JsonPayloadError::Deserialize(e) => AppError::BadRequest(format!("Invalid JSON body: {e}")),
+        other => AppError::BadRequest(format!("Could not read the request body: {other}")),
+    }
+}
+
+/// A JSON request body whose problems are reported by the handler, not by extraction.
+///
+/// actix runs a handler's extractors together, so a failing `web::Json` could answer 400
+/// before the authorization extractor answers 401 or 403. `Body` never fails to extract;
+/// the handler asks for the value after authorization has passed, so a caller learns nothing
+/// about the input rules of an action they may not take.
+pub struct Body<T>(Result<Option<T>, AppError>);
+
+impl<T> Body<T> {
+    pub fn required(self) -> Result<T, AppError> {
+        self.0?.ok_or_else(|| {
+            AppError::BadRequest(
+                "Send a JSON body with the header Content-Type: application/json.".into(),
+            )
+        })
+    }
+}
+
+impl<T: Default> Body<T> {
+    /// For bodies whose fields are all optional: one left out altogether (`curl -X POST …`)
+    /// is the empty object.
+    pub fn or_default(self) -> Result<T, AppError> {
+        Ok(self.0?.unwrap_or_default())
+    }
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for Body<T> {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let headers = req.headers();
+        let declared_empty = headers
+            .get(header::CONTENT_LENGTH)
+            .is_none_or(|v| v.as_bytes() == b"0")
+            && !headers.contains_key(header::TRANSFER_ENCODING);
+        if declared_empty && !headers.contains_key(header::CONTENT_TYPE) {
+            return Box::pin(async { Ok(Body(Ok(None))) });
+        }
+        let body = JsonBody::<T>::new(req, payload, None, true).limit(BODY_LIMIT);
+        Box::pin(async move { Ok(Body(body.await.map(Some).map_err(json_error))) })
+    }
+}
+
+pub fn json<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {
+    HttpResponse::build(status).json(body)
+}
+
+/// Responses that carry a token value: never stored by any cache (R3).
+pub fn secret_json<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CACHE_CONTROL, "no-store, max-age=0"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(body)
+}
+
+/// `?page=` counts from 1; a page past the end is simply empty.
+pub fn offset_of(page: Option<u32>) -> (u32, i64) {
+    let page = page.unwrap_or(1).max(1);
+    (page, i64::from(page - 1) * PAGE_SIZE)
+}
+
+/// Fetches one row more than a page to tell whether another page follows.
+pub fn split_page<T>(mut rows: Vec<T>) -> (Vec<T>, bool) {
+    let more = rows.len() as i64 > PAGE_SIZE;
+    rows.truncate(PAGE_SIZE as usize);
+    (rows, more)
+}
+
+/// `?orgId=` as documented; the extractors read it themselves (`auth::extract`).
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+pub struct OrgQuery {
+    /// The organization to act on. Needed only by users who can see several (support,
+    /// partner viewers); others act on their own.
+    pub org_id: Option<Uuid>,
+}
+
+/// The API authenticates with the session cookie and has no CSRF token, so a state-changing
+/// request that a browser marks as coming from another site is refused. Requests without
+/// either header (scripts, curl) are not from a browser and pass.
+pub async fn refuse_cross_site(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) || same_site(&req) {
+        return Ok(next.call(req).await?.map_into_left_body());
+    }
+    let refused = AppError::Forbidden("Cross-site request refused".into());
+    Ok(req.error_response(refused).map_into_right_body())
+}
+
+fn same_site(req: &ServiceRequest) -> bool {
+    let headers = req.headers();
+    if let Some(site) = headers.get("sec-fetch-site")
+        && !matches!(site.as_bytes(), b"same-origin" | b"none")
+    {
+        return false;
+    }
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| req.uri().authority().map(|a| a.to_string()));
+    match (origin.to_str().ok(), host) {
+        (Some(origin), Some(host)) => same_authority(origin, &host),
+        _ => false,
+    }
+}
+
+/// Host and port of the Origin against the Host header, default ports filled in by the
+/// Origin's scheme ("null" and other opaque origins never match).
+fn same_authority(origin: &str, host: &str) -> bool {
+    let Ok(origin) = url::Url::parse(origin) else {
+        return false;
+    };
+    let Ok(target) = url::Url::parse(&format!("{}://{}", origin.scheme(), host)) else {
+        return false;
+    };
+    origin.host_str().is_some()
+        && origin.host_str() == target.host_str()
+        && origin.port_or_known_default() == target.port_or_known_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_authority;
+
+    #[test]
+    fn origins_match_their_own_host_only() {
+        assert!(same_authority("http://127.0.0.1:8080", "127.0.0.1:8080"));
+        assert!(same_authority(
+            "https://portal.example",
+            "portal.example:443"
+        ));
+        assert!(same_authority("https://Portal.Example", "portal.example"));
+        assert!(!same_authority("https://evil.example", "portal.example"));
+        assert!(!same_authority("http://127.0.0.1:8081", "127.0.0.1:8080"));
+        assert!(!same_authority("null", "portal.example"));
+        assert!(!same_authority(
+            "https://portal.example.evil",
+            "portal.example"
+        ));
+    }
+}

@@ -1,0 +1,449 @@
+//! `/support/…`: what support staff do (SPEC §4 last columns). Every handler takes
+//! `Authorized<ManageOrgs>` or `Authorized<DisableTokens>`, so only support reaches it.
+use super::http::{Body, PAGE_SIZE, json, offset_of, split_page};
+use super::tokens::{Subscription, TokenObject, object_of};
+use crate::auth::extract::{Authorized, DisableTokens, ManageOrgs, object_id};
+use crate::db::orgs::{self, NewOrg};
+use crate::domain::role::Role;
+use crate::error::{AppError, ErrorBody};
+use crate::service::support::{self as ops, LimitsChange, OrgSummary};
+use crate::service::{orgs as provisioning, users};
+use crate::state::AppState;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, get, post, put, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AccessStatus {
+    Enabled,
+    Disabled,
+}
+
+/// The org's Sandbox API access (R10).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiAccess {
+    pub status: AccessStatus,
+    pub disabled_reason: Option<String>,
+    pub disabled_by: Option<String>,
+    pub disabled_on: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrgObject {
+    pub id: Uuid,
+    pub name: String,
+    pub cloud: String,
+    pub subscription: Subscription,
+    pub api_access: ApiAccess,
+    pub token_limit: i32,
+    pub token_count: i64,
+    pub daily_quota: i32,
+    pub abuse_threshold: i32,
+    pub created_on: DateTime<Utc>,
+}
+
+impl From<OrgSummary> for OrgObject {
+    fn from(s: OrgSummary) -> Self {
+        let o = s.org;
+        OrgObject {
+            id: o.id,
+            subscription: Subscription::of(&o),
+            api_access: ApiAccess {
+                status: if o.api_disabled_at.is_some() {
+                    AccessStatus::Disabled
+                } else {
+                    AccessStatus::Enabled
+                },
+                disabled_reason: o.api_disabled_reason,
+                disabled_by: o.api_disabled_by,
+                disabled_on: o.api_disabled_at,
+            },
+            name: o.name,
+            cloud: o.cloud,
+            token_limit: o.token_limit,
+            token_count: s.token_count,
+            daily_quota: o.daily_quota,
+            abuse_threshold: o.abuse_threshold,
+            created_on: o.created_at,
+        }
+    }
+}
+
+async fn org_object(state: &AppState, org_id: Uuid) -> Result<OrgObject, AppError> {
+    Ok(state.db(move |c| ops::summary(c, org_id)).await?.into())
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OrgSearch {
+    /// Part of the name, any case.
+    pub search: Option<String>,
+    /// From 1; 50 per page.
+    pub page: Option<u32>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrgPage {
+    pub page: u32,
+    pub page_size: i64,
+    pub has_more: bool,
+    pub orgs: Vec<OrgObject>,
+}
+
+#[utoipa::path(
+    tag = "support",
+    params(OrgSearch),
+    responses(
+        (status = 200, description = "Organizations by name", body = OrgPage),
+        (status = 403, description = "Not support", body = ErrorBody),
+    )
+)]
+#[get("/support/orgs")]
+pub async fn list_orgs(
+    state: web::Data<AppState>,
+    _auth: Authorized<ManageOrgs>,
+    // A malformed query is reported after authorization (see `http::Body`).
+    q: Result<web::Query<OrgSearch>, actix_web::Error>,
+) -> actix_web::Result<HttpResponse> {
+    let OrgSearch { search, page } = q?.into_inner();
+    let (page, offset) = offset_of(page);
+    let rows = state
+        .db(move |c| ops::list_orgs(c, search.as_deref(), offset, PAGE_SIZE + 1))
+        .await?;
+    let (rows, has_more) = split_page(rows);
+    Ok(json(
+        StatusCode::OK,
+        &OrgPage {
+            page,
+            page_size: PAGE_SIZE,
+            has_more,
+            orgs: rows.into_iter().map(OrgObject::from).collect(),
+        },
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProvisionRequest {
+    pub name: String,
+    /// Default `zscaler.net`.
+    pub cloud: Option<String>,
+    /// Without it the org has no Sandbox subscription (and no first token, R2).
+    pub subscription_expires_at: Option<DateTime<Utc>>,
+    /// Default 5.
+    pub token_limit: Option<i32>,
+    /// Default 100.
+    pub daily_quota: Option<i32>,
+    /// Default 1000.
+    pub abuse_threshold: Option<i32>,
+}
+
+#[utoipa::path(
+    tag = "support",
+    request_body = ProvisionRequest,
+    responses(
+        (status = 201, description = "Provisioned; with a subscription it has one enabled token (R2)", body = OrgObject),
+        (status = 400, description = "Bad field", body = ErrorBody),
+        (status = 403, description = "Not support", body = ErrorBody),
+        (status = 409, description = "The name is taken", body = ErrorBody),
+    )
+)]
+#[post("/support/orgs")]
+pub async fn provision(
+    state: web::Data<AppState>,
+    auth: Authorized<ManageOrgs>,
+    body: Body<ProvisionRequest>,
+) -> Result<HttpResponse, AppError> {
+    let b = body.required()?;
+    let actor = auth.user.actor();
+    let st = state.clone();
+    let (org, _) = state
+        .db(move |c| {
+            let new = NewOrg {
+                name: &b.name,
+                cloud: b.cloud.as_deref().unwrap_or(orgs::DEFAULT_CLOUD),
+                subscription_expires_at: b.subscription_expires_at,
+                token_limit: b.token_limit.unwrap_or(orgs::DEFAULT_TOKEN_LIMIT),
+                daily_quota: b.daily_quota.unwrap_or(orgs::DEFAULT_DAILY_QUOTA),
+                abuse_threshold: b.abuse_threshold.unwrap_or(orgs::DEFAULT_ABUSE_THRESHOLD),
+            };
+            provisioning::provision(c, &st.keys, &actor, &new)
+        })
+        .await?;
+    Ok(json(
+        StatusCode::CREATED,
+        &org_object(&state, org.id).await?,
+    ))
+}
+
+/// A field that must be present but may be `null`.
+fn required_nullable<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriptionRequest {
+    /// A past time expires the subscription (R8), a future one renews it, `null` removes it.
+    #[serde(deserialize_with = "required_nullable")]
+    #[schema(required = true)]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[utoipa::path(
+    tag = "support",
+    params(("id" = Uuid, Path, description = "Organization id")),
+    request_body = SubscriptionRequest,
+    responses(
+        (status = 200, description = "Changed; the tokens are kept, so a renewal restores the same values (R8)", body = OrgObject),
+        (status = 400, description = "Bad field", body = ErrorBody),
+        (status = 403, description = "Not support", body = ErrorBody),
+        (status = 404, description = "Unknown organization", body = ErrorBody),
+    )
+)]
+#[put("/support/orgs/{id}/subscription")]
+pub async fn set_subscription(
+    state: web::Data<AppState>,
+    auth: Authorized<ManageOrgs>,
+    id: web::Path<String>,
+    body: Body<SubscriptionRequest>,
+) -> Result<HttpResponse, AppError> {
+    let org_id = object_id(&id)?;
+    let actor = auth.user.actor();
+    let expires_at = body.required()?.expires_at;
+    state
+        .db(move |c| ops::set_subscription(c, &actor, org_id, expires_at))
+        .await?;
+    Ok(json(StatusCode::OK, &org_object(&state, org_id).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LimitsRequest {
+    /// 1–100; a field left out keeps its value.
+    pub token_limit: Option<i32>,
+    /// Submissions per UTC day (R11).
+    pub daily_quota: Option<i32>,
+    /// API calls per UTC day before the org's access is disabled (R10).
+    pub abuse_threshold: Option<i32>,
+}
+
+#[utoipa::path(
+    tag = "support",
+    params(("id" = Uuid, Path, description = "Organization id")),
+    request_body = LimitsRequest,
+    responses(
+        (status = 200, description = "Changed", body = OrgObject),
+        (status = 400, description = "Bad field", body = ErrorBody),
+        (status = 403, description = "Not support", body = ErrorBody),
+        (status = 404, description = "Unknown organization", body = ErrorBody),
+    )
+)]
+#[put("/support/orgs/{id}/limits")]
+pub async fn set_limits(
+    state: web::Data<AppState>,
+    auth: Authorized<ManageOrgs>,
+    id: web::Path<String>,
+    body: Body<LimitsRequest>,
+) -> Result<HttpResponse, AppError> {
+    let org_id = object_id(&id)?;
+    let actor = auth.user.actor();
+    let b = body.required()?;
+    let change = LimitsChange {
+        token_limit: b.token_limit,
+        daily_quota: b.daily_quota,
+        abuse_threshold: b.abuse_threshold,
+    };
+    state
+        .db(move |c| ops::set_limits(c, &actor, org_id, change))
+        .await?;
+    Ok(json(StatusCode::OK, &org_object(&state, org_id).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ReasonRequest {
+    /// 1–200 characters, shown to the organization.
+    pub reason: String,
+}
+
+#[utoipa::path(
+    tag = "support",
+    params(("id" = Uuid, Path, description = "Organization id")),
+    request_body = ReasonRequest,
+    responses(
+        (status = 200, description = "The org's Sandbox API access is disabled: all its tokens show DISABLED (R10)", body = OrgObject),
+        (status = 400, description = "Missing or bad reason", body = ErrorBody),
+        (status = 403, description = "Not support", body = ErrorBody),
+        (status = 404, description = "Unknown organization", body = ErrorBody),
+    )
+)]
+#[post("/support/orgs/{id}/disable")]
+pub async fn disable_org(
+    state: web::Data<AppState>,
+    auth: Authorized<DisableTokens>,
+    id: web::Path<String>,
+    body: Body<ReasonRequest>,
+) -> Result<HttpResponse, AppError> {
+    let org_id = object_id(&id)?;
+    let actor = auth.user.actor();
+    let reason = body.required()?.reason;
+    state
+        .db(move |c| ops::disable_org_api(c, &actor, org_id, &reason))
+        .await?;
+    Ok(json(StatusCode::OK, &org_object(&state, org_id).await?))
+}
+
+#[utoipa::path(
+    tag = "support",
+    params(("id" = Uuid, Path, description = "Organization id")),
+    responses(
+        (status = 200, description = "The org's Sandbox API access is enabled again", body = OrgObject),
+        (status = 403, description = "Not support", body = ErrorBody),
+        (status = 404, description = "Unknown organization", body = ErrorBody),
+    )
+)]
+#[post("/support/orgs/{id}/enable")]
+pub async fn enable_org(
+    state: web::Data<AppState>,
+    auth: Authorized<DisableTokens>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let org_id = object_id(&id)?;
+    let actor = auth.user.actor();
+    state
+        .db(move |c| ops::enable_org_api(c, &actor, org_id))
+        .await?;
+    Ok(json(StatusCode::OK, &org_object(&state, org_id).await?))
+}
+
+fn ids(path: &(String, String)) -> Result<(Uuid, Uuid), AppError> {
+    Ok((object_id(&path.0)?, object_id(&path.1)?))
+}
+
+#[utoipa::path(
+    tag = "support",
+    params(
+        ("id" = Uuid, Path, description = "Organization id"),
+        ("tid" = Uuid, Path, description = "Token id"),
+    ),
+    request_body = ReasonRequest,
+    responses(
+        (status = 200, description = "Disabled (R7): refused by the Submission API; no regenerate, delete or add in its org", body = TokenObject),
+        (status = 400, description = "Missing or bad reason", body = ErrorBody),
+        (status = 403, description = "Not support", body = ErrorBody),
+        (status = 404, description = "Unknown organization or token", body = ErrorBody),
+    )
+)]
+#[post("/support/orgs/{id}/sandboxApiTokens/{tid}/disable")]
+pub async fn disable_token(
+    state: web::Data<AppState>,
+    auth: Authorized<DisableTokens>,
+    path: web::Path<(String, String)>,
+    body: Body<ReasonRequest>,
+) -> Result<HttpResponse, AppError> {
+    let (org_id, token_id) = ids(&path)?;
+    let actor = auth.user.actor();
+    let reason = body.required()?.reason;
+    state
+        .db(move |c| ops::disable_token(c, &actor, org_id, token_id, &reason))
+        .await?;
+    Ok(json(
+        StatusCode::OK,
+        &object_of(&state, org_id, token_id).await?,
+    ))
+}
+
+#[utoipa::path(
+    tag = "support",
+    params(
+        ("id" = Uuid, Path, description = "Organization id"),
+        ("tid" = Uuid, Path, description = "Token id"),
+    ),
+    responses(
+        (status = 200, description = "Enabled again (R7)", body = TokenObject),
+        (status = 403, description = "Not support", body = ErrorBody),
+        (status = 404, description = "Unknown organization or token", body = ErrorBody),
+    )
+)]
+#[post("/support/orgs/{id}/sandboxApiTokens/{tid}/enable")]
+pub async fn enable_token(
+    state: web::Data<AppState>,
+    auth: Authorized<DisableTokens>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (org_id, token_id) = ids(&path)?;
+    let actor = auth.user.actor();
+    state
+        .db(move |c| ops::enable_token(c, &actor, org_id, token_id))
+        .await?;
+    Ok(json(
+        StatusCode::OK,
+        &object_of(&state, org_id, token_id).await?,
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NewUserRequest {
+    pub username: String,
+    pub password: String,
+    #[schema(value_type = String, example = "org_admin")]
+    pub role: Role,
+    /// None for support; one or more for partner viewers; exactly one for the other roles.
+    #[serde(default)]
+    pub org_ids: Vec<Uuid>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserObject {
+    pub id: Uuid,
+    pub username: String,
+    pub role: &'static str,
+    pub org_ids: Vec<Uuid>,
+}
+
+#[utoipa::path(
+    tag = "support",
+    request_body = NewUserRequest,
+    responses(
+        (status = 201, description = "Created", body = UserObject),
+        (status = 400, description = "Bad field, weak password, or orgs that do not fit the role", body = ErrorBody),
+        (status = 403, description = "Not support", body = ErrorBody),
+        (status = 409, description = "The username is taken", body = ErrorBody),
+    )
+)]
+#[post("/support/users")]
+pub async fn create_user(
+    state: web::Data<AppState>,
+    auth: Authorized<ManageOrgs>,
+    body: Body<NewUserRequest>,
+) -> Result<HttpResponse, AppError> {
+    let b = body.required()?;
+    let actor = auth.user.actor();
+    let org_ids = b.org_ids.clone();
+    let role = b.role;
+    let user = state
+        .db(move |c| users::create(c, &actor, &b.username, &b.password, b.role, &b.org_ids))
+        .await?;
+    Ok(json(
+        StatusCode::CREATED,
+        &UserObject {
+            id: user.id,
+            username: user.username,
+            role: role.as_str(),
+            org_ids,
+        },
+    ))
+}

@@ -1,0 +1,67 @@
+//! Logging in and out, shared by the login page and the JSON API so both set up and end a
+//! session the same way.
+use super::extract::{CurrentUser, client_ip, interface_of};
+use super::{csrf, keys};
+use crate::db::audit::Actor;
+use crate::db::models::User;
+use crate::domain::role::Role;
+use crate::error::AppError;
+use crate::service::users::{self, LoginFailure};
+use crate::state::AppState;
+use actix_session::Session;
+use actix_web::{HttpRequest, web};
+use chrono::Utc;
+
+/// Checks the credentials (audited, throttled) and, when they are right, starts a session.
+/// The outer error is a fault; the inner one a refused login.
+pub async fn log_in(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    session: &Session,
+    username: String,
+    password: String,
+) -> Result<Result<(User, Role), LoginFailure>, AppError> {
+    let actor = Actor {
+        user_id: None,
+        name: String::new(),
+        role: None,
+        interface: interface_of(req),
+        client_ip: client_ip(req),
+    };
+    let st = state.clone();
+    let outcome = state
+        .db(move |c| users::authenticate(c, &st.dummy_hash, &username, &password, actor))
+        .await?;
+    if let Ok((user, _)) = &outcome {
+        start(session, user)?;
+    }
+    Ok(outcome)
+}
+
+fn start(session: &Session, user: &User) -> Result<(), AppError> {
+    // A fresh session id at login defeats session fixation; the CSRF token changes too.
+    session.renew();
+    let put = |k: &str, v: serde_json::Value| {
+        session
+            .insert(k, v)
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("session insert: {e}")))
+    };
+    put(keys::USER_ID, serde_json::json!(user.id))?;
+    put(keys::GENERATION, serde_json::json!(user.session_generation))?;
+    put(keys::LOGIN_AT, serde_json::json!(Utc::now().timestamp()))?;
+    put(keys::CSRF, serde_json::json!(csrf::new_token()))?;
+    Ok(())
+}
+
+/// Audits the logout and deletes the server-side session: a replayed cookie finds nothing.
+pub async fn log_out(
+    state: &web::Data<AppState>,
+    session: &Session,
+    user: &CurrentUser,
+) -> Result<(), AppError> {
+    let actor = user.actor();
+    let org = user.single_org();
+    state.db(move |c| users::logout(c, &actor, org)).await?;
+    session.purge();
+    Ok(())
+}

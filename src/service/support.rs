@@ -1,0 +1,270 @@
+//! What support staff do to an org: subscription, limits, provider disable of the org's Sandbox
+//! API access (R10) or of one token (R7). Each is one transaction with its audit row, taken
+//! under the org's row lock like the token operations, so a concurrent add or regenerate sees
+//! either the state before or after, never half of it. Each also notifies the Submission API's
+//! token gates (`db::notify`) in the same transaction, so every instance enforces the change
+//! as soon as it commits.
+use crate::db::audit::{self, Actor, Event};
+use crate::db::models::{Org, Token};
+use crate::db::orgs::{self, Limits};
+use crate::db::{notify, tokens};
+use crate::error::AppError;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// An org as support's console lists it.
+#[derive(Debug, Clone)]
+pub struct OrgSummary {
+    pub org: Org,
+    pub token_count: i64,
+}
+
+/// One page of orgs whose name contains `search` (case-insensitive), by name.
+pub fn list_orgs(
+    conn: &mut PgConnection,
+    search: Option<&str>,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<OrgSummary>, AppError> {
+    let needle = search.map(str::trim).filter(|s| !s.is_empty());
+    let found = orgs::search(conn, needle, offset, limit)?;
+    let ids: Vec<Uuid> = found.iter().map(|o| o.id).collect();
+    let counts = tokens::counts_by_org(conn, &ids)?;
+    Ok(found
+        .into_iter()
+        .map(|org| OrgSummary {
+            token_count: counts.get(&org.id).copied().unwrap_or(0),
+            org,
+        })
+        .collect())
+}
+
+pub fn summary(conn: &mut PgConnection, org_id: Uuid) -> Result<OrgSummary, AppError> {
+    let org = orgs::find(conn, org_id)?.ok_or(AppError::NotFound)?;
+    Ok(OrgSummary {
+        token_count: tokens::count(conn, org_id)?,
+        org,
+    })
+}
+
+/// R7, R10: support must say why; the reason is shown to the org.
+pub fn validate_reason(raw: &str) -> Result<String, AppError> {
+    let reason = raw.trim();
+    let len = reason.chars().count();
+    if len == 0 || len > 200 || reason.chars().any(char::is_control) {
+        return Err(AppError::BadRequest(
+            "Give a reason of 1 to 200 characters (it is shown to the organization).".into(),
+        ));
+    }
+    Ok(reason.to_owned())
+}
+
+fn org_event(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    org: &Org,
+    action: &str,
+    details: Value,
+) -> QueryResult<()> {
+    audit::record(
+        conn,
+        actor,
+        Event {
+            org_id: Some(org.id),
+            action,
+            resource: Some((org.id, &org.name)),
+            success: true,
+            details,
+        },
+    )
+}
+
+/// R8: a past time expires the subscription, a future one renews it, `None` removes it. The
+/// tokens are untouched, so a renewal makes the very same values work again.
+pub fn set_subscription(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    org_id: Uuid,
+    expires_at: Option<DateTime<Utc>>,
+) -> Result<Org, AppError> {
+    conn.transaction(|conn| {
+        let before = orgs::lock(conn, org_id)?.ok_or(AppError::NotFound)?;
+        let org = orgs::set_subscription(conn, org_id, expires_at)?;
+        org_event(
+            conn,
+            actor,
+            &org,
+            "SUBSCRIPTION_CHANGE",
+            json!({
+                "before": { "expiresAt": before.subscription_expires_at },
+                "after": { "expiresAt": org.subscription_expires_at },
+            }),
+        )?;
+        notify::org_changed(conn, org_id)?;
+        Ok(org)
+    })
+}
+
+/// A change of limits; a field left out keeps its value.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LimitsChange {
+    pub token_limit: Option<i32>,
+    pub daily_quota: Option<i32>,
+    pub abuse_threshold: Option<i32>,
+}
+
+/// Lowering the token limit below the current count deletes nothing: Add stays refused (R4)
+/// until the org is under the limit again.
+pub fn set_limits(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    org_id: Uuid,
+    change: LimitsChange,
+) -> Result<Org, AppError> {
+    conn.transaction(|conn| {
+        let before = orgs::lock(conn, org_id)?.ok_or(AppError::NotFound)?;
+        let limits = Limits {
+            token_limit: change.token_limit.unwrap_or(before.token_limit),
+            daily_quota: change.daily_quota.unwrap_or(before.daily_quota),
+            abuse_threshold: change.abuse_threshold.unwrap_or(before.abuse_threshold),
+        };
+        super::orgs::validate_limits(
+            limits.token_limit,
+            limits.daily_quota,
+            limits.abuse_threshold,
+        )?;
+        let org = orgs::set_limits(conn, org_id, &limits)?;
+        let of = |o: &Org| {
+            json!({
+                "tokenLimit": o.token_limit,
+                "dailyQuota": o.daily_quota,
+                "abuseThreshold": o.abuse_threshold,
+            })
+        };
+        org_event(
+            conn,
+            actor,
+            &org,
+            "LIMITS_CHANGE",
+            json!({ "before": of(&before), "after": of(&org) }),
+        )?;
+        notify::org_changed(conn, org_id)?;
+        Ok(org)
+    })
+}
+
+fn org_access(o: &Org) -> Value {
+    json!({
+        "disabled": o.api_disabled_at.is_some(),
+        "reason": o.api_disabled_reason,
+    })
+}
+
+/// R10 by hand: the whole org's Sandbox API access is provider-disabled; a flag on the org, so
+/// that no token change can clear it.
+pub fn disable_org_api(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    org_id: Uuid,
+    raw_reason: &str,
+) -> Result<Org, AppError> {
+    let reason = validate_reason(raw_reason)?;
+    conn.transaction(|conn| {
+        let before = orgs::lock(conn, org_id)?.ok_or(AppError::NotFound)?;
+        let org = orgs::set_api_disabled(conn, org_id, Some((&reason, &actor.name)))?;
+        org_event(
+            conn,
+            actor,
+            &org,
+            "DISABLE_ORG_API",
+            json!({ "before": org_access(&before), "after": org_access(&org) }),
+        )?;
+        notify::org_changed(conn, org_id)?;
+        Ok(org)
+    })
+}
+
+/// Only support re-enables (R7, R10).
+pub fn enable_org_api(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    org_id: Uuid,
+) -> Result<Org, AppError> {
+    conn.transaction(|conn| {
+        let before = orgs::lock(conn, org_id)?.ok_or(AppError::NotFound)?;
+        let org = orgs::set_api_disabled(conn, org_id, None)?;
+        org_event(
+            conn,
+            actor,
+            &org,
+            "ENABLE_ORG_API",
+            json!({ "before": org_access(&before), "after": org_access(&org) }),
+        )?;
+        notify::org_changed(conn, org_id)?;
+        Ok(org)
+    })
+}
+
+fn token_access(t: &Token) -> Value {
+    json!({
+        "disabled": t.disabled_at.is_some(),
+        "reason": t.disabled_reason,
+    })
+}
+
+fn set_token_disabled(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    org_id: Uuid,
+    token_id: Uuid,
+    reason: Option<&str>,
+) -> Result<Token, AppError> {
+    conn.transaction(|conn| {
+        // The org lock orders this against add (R7 removes Add while a token is disabled).
+        orgs::lock(conn, org_id)?.ok_or(AppError::NotFound)?;
+        let before = tokens::find(conn, org_id, token_id)?.ok_or(AppError::NotFound)?;
+        let token =
+            tokens::set_disabled(conn, org_id, token_id, reason.map(|r| (r, &*actor.name)))?;
+        audit::record(
+            conn,
+            actor,
+            Event {
+                org_id: Some(org_id),
+                action: if reason.is_some() {
+                    "DISABLE_TOKEN"
+                } else {
+                    "ENABLE_TOKEN"
+                },
+                resource: Some((token.id, &token.name)),
+                success: true,
+                details: json!({ "before": token_access(&before), "after": token_access(&token) }),
+            },
+        )?;
+        notify::org_changed(conn, org_id)?;
+        Ok(token)
+    })
+}
+
+/// R7: a disabled token is refused by the Submission API and loses regenerate and delete; Add
+/// is removed for its whole org.
+pub fn disable_token(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    org_id: Uuid,
+    token_id: Uuid,
+    raw_reason: &str,
+) -> Result<Token, AppError> {
+    let reason = validate_reason(raw_reason)?;
+    set_token_disabled(conn, actor, org_id, token_id, Some(&reason))
+}
+
+pub fn enable_token(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    org_id: Uuid,
+    token_id: Uuid,
+) -> Result<Token, AppError> {
+    set_token_disabled(conn, actor, org_id, token_id, None)
+}

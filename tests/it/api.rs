@@ -1,0 +1,1269 @@
+//! The JSON management API of SPEC §6, over real HTTP against the real app.
+use crate::helpers::*;
+use reqwest::{Method, StatusCode};
+use sandbox_portal::db;
+use sandbox_portal::domain::role::Role;
+use sandbox_portal::domain::token::TokenValue;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+const API: &str = "/api/v1";
+
+/// A script talking to the API: JSON in and out, a cookie jar, no browser headers.
+struct Api {
+    base: String,
+    client: reqwest::Client,
+    jar: std::sync::Arc<reqwest::cookie::Jar>,
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: reqwest::header::HeaderMap,
+    body: Value,
+}
+
+impl Answer {
+    fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+
+    /// Asserts an error answer: status, code, and a message for people.
+    fn refused(&self, status: u16, code: &str) {
+        assert_eq!(self.status.as_u16(), status, "{}", self.body);
+        assert_eq!(self.code(), code, "{}", self.body);
+        assert!(
+            !self.body["message"].as_str().unwrap_or("").is_empty(),
+            "{}",
+            self.body
+        );
+    }
+
+    fn no_store(&self) -> bool {
+        self.headers
+            .get("cache-control")
+            .is_some_and(|v| v.to_str().unwrap().contains("no-store"))
+    }
+
+    fn value(&self) -> TokenValue {
+        TokenValue::parse(self.body["token"].as_str().expect("a token value")).expect("well-formed")
+    }
+}
+
+impl Api {
+    fn new(app: &TestApp) -> Api {
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+        Api {
+            base: app.addr.clone(),
+            client: reqwest::Client::builder()
+                .cookie_provider(jar.clone())
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            jar,
+        }
+    }
+
+    fn cookie(&self) -> String {
+        use reqwest::cookie::CookieStore;
+        self.jar
+            .cookies(&self.base.parse().unwrap())
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    }
+
+    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}{API}{path}", self.base))
+    }
+
+    async fn answer(req: reqwest::RequestBuilder) -> Answer {
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: not JSON: {text:?}"))
+        };
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Answer {
+        let mut req = self.request(method, path);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        Self::answer(req).await
+    }
+
+    async fn get(&self, path: &str) -> Answer {
+        self.call(Method::GET, path, None).await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Answer {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    async fn post_empty(&self, path: &str) -> Answer {
+        self.call(Method::POST, path, None).await
+    }
+
+    async fn put(&self, path: &str, body: Value) -> Answer {
+        self.call(Method::PUT, path, Some(body)).await
+    }
+
+    async fn delete(&self, path: &str) -> Answer {
+        self.call(Method::DELETE, path, None).await
+    }
+
+    async fn login(&self, username: &str, password: &str) -> Answer {
+        self.post(
+            "/authenticatedSession",
+            json!({ "username": username, "password": password }),
+        )
+        .await
+    }
+}
+
+/// A new user of this role, logged in through the API.
+async fn api_as(app: &TestApp, username: &str, role: Role, orgs: &[Uuid]) -> Api {
+    app.user(username, role, orgs);
+    let api = Api::new(app);
+    let res = api.login(username, PASSWORD).await;
+    assert_eq!(res.status, 200, "login of {username}: {}", res.body);
+    api
+}
+
+fn tok(org: Uuid, token: Uuid, action: &str) -> String {
+    match action {
+        "" => format!("/sandboxApiTokens/{token}?orgId={org}"),
+        a => format!("/sandboxApiTokens/{token}/{a}?orgId={org}"),
+    }
+}
+
+fn tokens_of(org: Uuid) -> String {
+    format!("/sandboxApiTokens?orgId={org}")
+}
+
+/// (action, interface, result, resource) of every audit row, oldest first.
+fn audit_rows(app: &TestApp) -> Vec<(String, String, String, Option<Uuid>)> {
+    use db::schema::audit_events as a;
+    use diesel::prelude::*;
+    a::table
+        .order(a::id.asc())
+        .select((a::action, a::interface, a::result, a::resource_id))
+        .load(&mut app.conn())
+        .unwrap()
+}
+
+fn later(days: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::days(days)).to_rfc3339()
+}
+
+#[actix_web::test]
+async fn login_sets_the_session_cookie_ignores_api_key_and_timestamp_and_is_audited_as_api() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.org("Acme");
+    app.user("alice", Role::OrgAdmin, &[org.id]);
+    let api = Api::new(&app);
+
+    let res = api
+        .post(
+            "/authenticatedSession",
+            json!({ "username": "alice", "password": PASSWORD,
+                    "apiKey": "zia-legacy-key", "timestamp": "1700000000000" }),
+        )
+        .await;
+
+    assert_eq!(res.status, 200, "{}", res.body);
+    assert_eq!(
+        res.body,
+        json!({ "username": "alice", "role": "org_admin", "orgIds": [org.id] })
+    );
+    let set_cookie = res.headers["set-cookie"].to_str().unwrap();
+    assert!(set_cookie.starts_with("sp_session="), "{set_cookie}");
+    assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"));
+    let me = api.get("/authenticatedSession").await;
+    assert_eq!(me.status, 200);
+    assert_eq!(me.body["username"], "alice");
+    let logins: Vec<_> = audit_rows(&app)
+        .into_iter()
+        .filter(|r| r.0 == "LOGIN")
+        .collect();
+    assert_eq!(logins.len(), 1);
+    assert_eq!(
+        (logins[0].1.as_str(), logins[0].2.as_str()),
+        ("API", "SUCCESS")
+    );
+    assert!(!app.audit_dump().contains("zia-legacy-key"));
+}
+
+#[actix_web::test]
+async fn without_a_session_the_api_answers_401_json_and_authorization_precedes_input_checks() {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    let api = Api::new(&app);
+    api.get("/authenticatedSession")
+        .await
+        .refused(401, "UNAUTHORIZED");
+    api.get(&tokens_of(org.id))
+        .await
+        .refused(401, "UNAUTHORIZED");
+    api.post_empty(&tok(org.id, token.id, "reveal"))
+        .await
+        .refused(401, "UNAUTHORIZED");
+    api.delete("/authenticatedSession")
+        .await
+        .refused(401, "UNAUTHORIZED");
+    // Authorization is decided before the body is looked at.
+    let broken = api
+        .request(Method::POST, &tokens_of(org.id))
+        .header("content-type", "application/json")
+        .body("{");
+    Api::answer(broken).await.refused(401, "UNAUTHORIZED");
+    let viewer = api_as(&app, "vera", Role::OrgViewer, &[org.id]).await;
+    viewer
+        .put(&tok(org.id, token.id, ""), json!({}))
+        .await
+        .refused(403, "FORBIDDEN");
+    viewer
+        .get("/support/orgs?page=abc")
+        .await
+        .refused(403, "FORBIDDEN");
+}
+
+#[actix_web::test]
+async fn a_wrong_password_is_401_and_repeated_failures_are_429_with_retry_after() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.org("Acme");
+    app.user("alice", Role::OrgAdmin, &[org.id]);
+    let api = Api::new(&app);
+    for _ in 0..5 {
+        api.login("alice", "wrong")
+            .await
+            .refused(401, "UNAUTHORIZED");
+    }
+    let res = api.login("alice", PASSWORD).await;
+    res.refused(429, "TOO_MANY_REQUESTS");
+    let wait: u64 = res.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(wait >= 1);
+    assert!(api.cookie().is_empty(), "no session for a refused login");
+}
+
+#[actix_web::test]
+async fn logout_deletes_the_server_side_session_and_is_audited() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.org("Acme");
+    let api = api_as(&app, "alice", Role::OrgAdmin, &[org.id]).await;
+    let stolen = api.cookie();
+
+    let res = api.delete("/authenticatedSession").await;
+
+    assert_eq!(res.status, 204);
+    api.get("/authenticatedSession")
+        .await
+        .refused(401, "UNAUTHORIZED");
+    let replay = Api::answer(
+        reqwest::Client::new()
+            .get(format!("{}{API}/authenticatedSession", app.addr))
+            .header("Cookie", stolen),
+    )
+    .await;
+    replay.refused(401, "UNAUTHORIZED");
+    assert!(
+        audit_rows(&app)
+            .iter()
+            .any(|r| r.0 == "LOGOUT" && r.1 == "API")
+    );
+}
+
+#[actix_web::test]
+async fn r3_r5_r6_r9_add_reveal_rename_regenerate_delete_through_the_api_each_audited_as_api() {
+    let app = TestApp::spawn().await;
+    let (org, first) = app.org("Acme");
+    let api = api_as(&app, "alice", Role::OrgAdmin, &[org.id]).await;
+
+    // The list is masked (R3) and has the fields of §6.
+    let list = api.get("/sandboxApiTokens").await;
+    assert_eq!(list.status, 200);
+    assert_eq!(list.body["baseUrl"], "https://csbapi.zscalerbeta.net");
+    assert_eq!(list.body["tokenLimit"], 5);
+    assert_eq!(list.body["subscription"]["status"], "ACTIVE");
+    let listed = &list.body["tokens"][0];
+    assert_eq!(listed["id"], json!(first.id));
+    assert_eq!(listed["status"], "ENABLED");
+    assert_eq!(listed["lastUsedOn"], Value::Null);
+    assert_eq!(listed["callsToday"], 0);
+    for field in [
+        "name",
+        "maskedToken",
+        "disabledReason",
+        "lastModifiedBy",
+        "lastModifiedOn",
+        "createdOn",
+    ] {
+        assert!(listed.get(field).is_some(), "{field} in {listed}");
+    }
+    let created = listed["createdOn"].as_str().unwrap();
+    assert!(chrono::DateTime::parse_from_rfc3339(created).is_ok() && created.ends_with('Z'));
+    let first_value = app.value_of(org.id, first.id);
+    assert!(!list.body.to_string().contains(first_value.expose()));
+
+    // Add: 201, the value once, not cached.
+    let added = api.post("/sandboxApiTokens", json!({ "name": "ci" })).await;
+    assert_eq!(added.status, 201, "{}", added.body);
+    assert!(added.no_store());
+    assert_eq!(added.body["name"], "ci");
+    assert_eq!(added.body["status"], "ENABLED");
+    let id: Uuid = serde_json::from_value(added.body["id"].clone()).unwrap();
+    let value = added.value();
+    assert_eq!(app.token_for_value(&value).map(|t| t.id), Some(id));
+
+    // Reveal.
+    let revealed = api.post_empty(&tok(org.id, id, "reveal")).await;
+    assert_eq!(revealed.status, 200);
+    assert!(revealed.no_store());
+    assert_eq!(revealed.body, json!({ "token": value.expose() }));
+
+    // Rename (R9).
+    let renamed = api
+        .put(&tok(org.id, id, ""), json!({ "name": " ci-prod " }))
+        .await;
+    assert_eq!(renamed.status, 200, "{}", renamed.body);
+    assert_eq!(renamed.body["name"], "ci-prod");
+    assert!(renamed.body.get("token").is_none());
+
+    // Regenerate (R5): the old value matches nothing at once.
+    let regenerated = api.post_empty(&tok(org.id, id, "regenerate")).await;
+    assert_eq!(regenerated.status, 200);
+    assert!(regenerated.no_store());
+    let new_value = regenerated.value();
+    assert_ne!(new_value, value);
+    assert!(app.token_for_value(&value).is_none());
+    assert_eq!(app.token_for_value(&new_value).map(|t| t.id), Some(id));
+
+    // Delete (R6).
+    let deleted = api.delete(&tok(org.id, id, "")).await;
+    assert_eq!(deleted.status, 204);
+    assert!(app.token_for_value(&new_value).is_none());
+    assert_eq!(app.tokens(org.id).len(), 1);
+
+    let rows = audit_rows(&app);
+    for action in [
+        "ADD_TOKEN",
+        "REVEAL_TOKEN",
+        "RENAME_TOKEN",
+        "REGENERATE_TOKEN",
+        "DELETE_TOKEN",
+    ] {
+        let matching: Vec<_> = rows
+            .iter()
+            .filter(|r| r.0 == action && r.1 == "API")
+            .collect();
+        assert_eq!(matching.len(), 1, "{action}: {rows:?}");
+        assert_eq!(matching[0].3, Some(id), "{action}");
+    }
+    let dump = app.audit_dump();
+    assert!(!dump.contains(value.expose()) && !dump.contains(new_value.expose()));
+}
+
+#[actix_web::test]
+async fn add_without_a_body_names_the_token_itself() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.org("Acme");
+    let api = api_as(&app, "alice", Role::OrgAdmin, &[org.id]).await;
+    let added = api.post_empty("/sandboxApiTokens").await;
+    assert_eq!(added.status, 201, "{}", added.body);
+    assert_eq!(added.body["name"], "Token 2");
+}
+
+#[actix_web::test]
+async fn malformed_input_gets_400_json_that_says_what_is_wrong() {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    let api = api_as(&app, "alice", Role::OrgAdmin, &[org.id]).await;
+    let json_text = |method: Method, path: &str, text: &'static str| {
+        api.request(method, path)
+            .header("content-type", "application/json")
+            .body(text)
+    };
+
+    let broken = Api::answer(json_text(Method::POST, "/sandboxApiTokens", "{\"name\": ")).await;
+    broken.refused(400, "BAD_REQUEST");
+    assert!(broken.body["message"].as_str().unwrap().contains("JSON"));
+
+    let missing = api.put(&tok(org.id, token.id, ""), json!({})).await;
+    missing.refused(400, "BAD_REQUEST");
+    assert!(
+        missing.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("missing field `name`"),
+        "{}",
+        missing.body
+    );
+
+    let wrong_type = api
+        .put(&tok(org.id, token.id, ""), json!({ "name": 5 }))
+        .await;
+    wrong_type.refused(400, "BAD_REQUEST");
+    assert!(
+        wrong_type.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("invalid type")
+    );
+
+    let too_long = api
+        .post("/sandboxApiTokens", json!({ "name": "elevenchars" }))
+        .await;
+    too_long.refused(400, "BAD_REQUEST");
+
+    let not_json = Api::answer(
+        api.request(Method::PUT, &tok(org.id, token.id, ""))
+            .header("content-type", "text/plain")
+            .body("name=x"),
+    )
+    .await;
+    not_json.refused(400, "BAD_REQUEST");
+
+    api.get("/auditLogs?page=abc")
+        .await
+        .refused(400, "BAD_REQUEST");
+    api.get("/no/such/route").await.refused(404, "NOT_FOUND");
+    assert_eq!(app.tokens(org.id).len(), 1);
+    assert_eq!(app.tokens(org.id)[0].name, token.name);
+}
+
+#[actix_web::test]
+async fn an_oversized_body_gets_413_json() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.org("Acme");
+    let api = api_as(&app, "alice", Role::OrgAdmin, &[org.id]).await;
+    let big = "x".repeat(100 * 1024);
+    let res = api.post("/sandboxApiTokens", json!({ "name": big })).await;
+    res.refused(413, "PAYLOAD_TOO_LARGE");
+    assert_eq!(app.tokens(org.id).len(), 1);
+}
+
+#[actix_web::test]
+async fn another_orgs_token_id_and_a_malformed_id_give_404() {
+    let app = TestApp::spawn().await;
+    let (mine, _) = app.org("Acme");
+    let (theirs, their_token) = app.org("Globex");
+    let api = api_as(&app, "alice", Role::OrgAdmin, &[mine.id]).await;
+    for res in [
+        api.post_empty(&tok(mine.id, their_token.id, "reveal"))
+            .await,
+        api.post_empty(&tok(mine.id, their_token.id, "regenerate"))
+            .await,
+        api.put(&tok(mine.id, their_token.id, ""), json!({ "name": "mine" }))
+            .await,
+        api.delete(&tok(mine.id, their_token.id, "")).await,
+        api.delete(&tok(theirs.id, their_token.id, "")).await,
+        api.get(&tokens_of(theirs.id)).await,
+        api.post_empty(&format!(
+            "/sandboxApiTokens/not-a-uuid/reveal?orgId={}",
+            mine.id
+        ))
+        .await,
+        api.get("/sandboxApiTokens?orgId=not-a-uuid").await,
+    ] {
+        res.refused(404, "NOT_FOUND");
+    }
+    assert_eq!(app.tokens(theirs.id)[0].name, their_token.name);
+    assert_eq!(app.tokens(theirs.id).len(), 1);
+}
+
+#[actix_web::test]
+async fn r8_an_expired_subscription_refuses_every_change_and_renewal_restores_the_same_values() {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    let (second, _) = app.add_token(org.id, "second");
+    let values = [
+        app.value_of(org.id, token.id),
+        app.value_of(org.id, second.id),
+    ];
+    let support = api_as(&app, "sam", Role::Support, &[]).await;
+    let admin = api_as(&app, "alice", Role::OrgAdmin, &[org.id]).await;
+    let sub = format!("/support/orgs/{}/subscription", org.id);
+
+    let expired = support.put(&sub, json!({ "expiresAt": later(-1) })).await;
+    assert_eq!(expired.status, 200, "{}", expired.body);
+    assert_eq!(expired.body["subscription"]["status"], "EXPIRED");
+
+    let list = admin.get("/sandboxApiTokens").await;
+    assert_eq!(list.status, 200, "GETs keep working");
+    assert_eq!(list.body["subscription"]["status"], "EXPIRED");
+    for t in list.body["tokens"].as_array().unwrap() {
+        assert_eq!(t["status"], "DISABLED");
+        assert_eq!(t["disabledReason"], "Sandbox subscription expired");
+    }
+    assert_eq!(admin.get("/sandbox/report/quota").await.status, 200);
+    for res in [
+        admin
+            .post("/sandboxApiTokens", json!({ "name": "new" }))
+            .await,
+        admin.post_empty(&tok(org.id, token.id, "reveal")).await,
+        admin
+            .put(&tok(org.id, token.id, ""), json!({ "name": "x" }))
+            .await,
+        admin.post_empty(&tok(org.id, token.id, "regenerate")).await,
+        admin.delete(&tok(org.id, second.id, "")).await,
+    ] {
+        res.refused(403, "SUBSCRIPTION_EXPIRED");
+    }
+    // Not invalidated: the values still belong to their tokens.
+    for v in &values {
+        assert!(app.token_for_value(v).is_some());
+    }
+
+    let renewed = support.put(&sub, json!({ "expiresAt": later(365) })).await;
+    assert_eq!(renewed.body["subscription"]["status"], "ACTIVE");
+    let list = admin.get("/sandboxApiTokens").await;
+    assert!(
+        list.body["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["status"] == "ENABLED")
+    );
+    assert_eq!(
+        app.token_for_value(&values[0]).map(|t| t.id),
+        Some(token.id)
+    );
+    assert_eq!(
+        app.token_for_value(&values[1]).map(|t| t.id),
+        Some(second.id)
+    );
+    let revealed = admin.post_empty(&tok(org.id, token.id, "reveal")).await;
+    assert_eq!(revealed.body["token"], values[0].expose());
+    assert_eq!(
+        admin
+            .put(&tok(org.id, token.id, ""), json!({ "name": "again" }))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(admin.post_empty("/sandboxApiTokens").await.status, 201);
+
+    let changes: Vec<_> = audit_rows(&app)
+        .into_iter()
+        .filter(|r| r.0 == "SUBSCRIPTION_CHANGE")
+        .collect();
+    assert_eq!(changes.len(), 2);
+    assert!(changes.iter().all(|r| r.1 == "API" && r.3 == Some(org.id)));
+}
+
+#[actix_web::test]
+async fn r7_support_disables_a_token_then_regenerate_and_delete_get_token_disabled_and_add_is_refused()
+ {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    let (other, _) = app.add_token(org.id, "other");
+    let support = api_as(&app, "sam", Role::Support, &[]).await;
+    let admin = api_as(&app, "alice", Role::OrgAdmin, &[org.id]).await;
+    let base = format!("/support/orgs/{}/sandboxApiTokens/{}", org.id, token.id);
+
+    support
+        .post(&format!("{base}/disable"), json!({ "reason": "" }))
+        .await
+        .refused(400, "BAD_REQUEST");
+    support
+        .post(&format!("{base}/disable"), json!({}))
+        .await
+        .refused(400, "BAD_REQUEST");
+    let disabled = support
+        .post(
+            &format!("{base}/disable"),
+            json!({ "reason": "terms violation" }),
+        )
+        .await;
+    assert_eq!(disabled.status, 200, "{}", disabled.body);
+    assert_eq!(disabled.body["status"], "DISABLED");
+    assert_eq!(disabled.body["disabledReason"], "terms violation");
+
+    admin
+        .post_empty(&tok(org.id, token.id, "regenerate"))
+        .await
+        .refused(403, "TOKEN_DISABLED");
+    admin
+        .delete(&tok(org.id, token.id, ""))
+        .await
+        .refused(403, "TOKEN_DISABLED");
+    admin
+        .post("/sandboxApiTokens", json!({}))
+        .await
+        .refused(403, "TOKEN_DISABLED");
+    // The other token is not disabled: it may still be regenerated.
+    assert_eq!(
+        admin
+            .post_empty(&tok(org.id, other.id, "regenerate"))
+            .await
+            .status,
+        200
+    );
+    // Only support re-enables.
+    admin
+        .post_empty(&format!("{base}/enable"))
+        .await
+        .refused(403, "FORBIDDEN");
+
+    let enabled = support.post_empty(&format!("{base}/enable")).await;
+    assert_eq!(enabled.status, 200);
+    assert_eq!(enabled.body["status"], "ENABLED");
+    assert_eq!(enabled.body["disabledReason"], Value::Null);
+    assert_eq!(admin.post("/sandboxApiTokens", json!({})).await.status, 201);
+    assert_eq!(
+        admin
+            .post_empty(&tok(org.id, token.id, "regenerate"))
+            .await
+            .status,
+        200
+    );
+    let rows = audit_rows(&app);
+    assert!(
+        rows.iter()
+            .any(|r| r.0 == "DISABLE_TOKEN" && r.3 == Some(token.id))
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.0 == "ENABLE_TOKEN" && r.3 == Some(token.id))
+    );
+
+    let elsewhere = format!(
+        "/support/orgs/{}/sandboxApiTokens/{}/disable",
+        Uuid::new_v4(),
+        token.id
+    );
+    support
+        .post(&elsewhere, json!({ "reason": "x" }))
+        .await
+        .refused(404, "NOT_FOUND");
+}
+
+#[actix_web::test]
+async fn r10_support_disables_the_orgs_api_access_and_every_token_shows_disabled() {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    app.add_token(org.id, "other");
+    let support = api_as(&app, "sam", Role::Support, &[]).await;
+    let admin = api_as(&app, "alice", Role::OrgAdmin, &[org.id]).await;
+
+    let off = support
+        .post(
+            &format!("/support/orgs/{}/disable", org.id),
+            json!({ "reason": "API call threshold exceeded" }),
+        )
+        .await;
+    assert_eq!(off.status, 200, "{}", off.body);
+    assert_eq!(off.body["apiAccess"]["status"], "DISABLED");
+    assert_eq!(
+        off.body["apiAccess"]["disabledReason"],
+        "API call threshold exceeded"
+    );
+
+    let list = admin.get("/sandboxApiTokens").await;
+    let tokens = list.body["tokens"].as_array().unwrap();
+    assert_eq!(tokens.len(), 2);
+    assert!(tokens.iter().all(|t| t["status"] == "DISABLED"));
+    admin
+        .post("/sandboxApiTokens", json!({}))
+        .await
+        .refused(403, "TOKEN_DISABLED");
+    admin
+        .post_empty(&tok(org.id, token.id, "regenerate"))
+        .await
+        .refused(403, "TOKEN_DISABLED");
+
+    let on = support
+        .post_empty(&format!("/support/orgs/{}/enable", org.id))
+        .await;
+    assert_eq!(on.body["apiAccess"]["status"], "ENABLED");
+    let list = admin.get("/sandboxApiTokens").await;
+    assert!(
+        list.body["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["status"] == "ENABLED")
+    );
+    let rows = audit_rows(&app);
+    assert!(
+        rows.iter()
+            .any(|r| r.0 == "DISABLE_ORG_API" && r.1 == "API")
+    );
+    assert!(rows.iter().any(|r| r.0 == "ENABLE_ORG_API" && r.1 == "API"));
+}
+
+#[actix_web::test]
+async fn r4_support_lowers_the_limit_and_add_at_the_limit_gets_409_token_limit_reached() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.org("Acme");
+    let support = api_as(&app, "sam", Role::Support, &[]).await;
+    let admin = api_as(&app, "alice", Role::OrgAdmin, &[org.id]).await;
+    let limits = format!("/support/orgs/{}/limits", org.id);
+
+    support
+        .put(&limits, json!({ "tokenLimit": 0 }))
+        .await
+        .refused(400, "BAD_REQUEST");
+    let changed = support
+        .put(&limits, json!({ "tokenLimit": 2, "dailyQuota": 7 }))
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    assert_eq!(changed.body["tokenLimit"], 2);
+    assert_eq!(changed.body["dailyQuota"], 7);
+    assert_eq!(changed.body["abuseThreshold"], 1000, "left out, kept");
+
+    assert_eq!(admin.post("/sandboxApiTokens", json!({})).await.status, 201);
+    admin
+        .post("/sandboxApiTokens", json!({}))
+        .await
+        .refused(409, "TOKEN_LIMIT_REACHED");
+    assert_eq!(app.tokens(org.id).len(), 2);
+
+    let quota = admin.get("/sandbox/report/quota").await;
+    assert_eq!(quota.status, 200);
+    let q = &quota.body[0];
+    assert_eq!(
+        (q["allowed"].clone(), q["scale"].clone()),
+        (json!(7), json!("DAILY"))
+    );
+    assert_eq!(
+        (q["used"].clone(), q["unused"].clone()),
+        (json!(0), json!(7))
+    );
+    let start = q["startTime"].as_str().unwrap();
+    assert!(start.ends_with("T00:00:00Z"), "{start}");
+    assert!(
+        audit_rows(&app)
+            .iter()
+            .any(|r| r.0 == "LIMITS_CHANGE" && r.3 == Some(org.id))
+    );
+}
+
+#[actix_web::test]
+async fn r2_support_provisions_an_org_with_one_enabled_token_finds_it_and_gives_it_users() {
+    let app = TestApp::spawn().await;
+    app.org("Globex");
+    let support = api_as(&app, "sam", Role::Support, &[]).await;
+
+    let created = support
+        .post(
+            "/support/orgs",
+            json!({ "name": "Initech", "subscriptionExpiresAt": later(30) }),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.body["cloud"], "zscaler.net");
+    assert_eq!(created.body["tokenLimit"], 5);
+    assert_eq!(created.body["dailyQuota"], 100);
+    assert_eq!(created.body["abuseThreshold"], 1000);
+    assert_eq!(created.body["tokenCount"], 1);
+    let org: Uuid = serde_json::from_value(created.body["id"].clone()).unwrap();
+    let tokens = app.tokens(org);
+    assert_eq!(tokens.len(), 1);
+    assert!(tokens[0].disabled_at.is_none());
+    support
+        .post("/support/orgs", json!({ "name": "initech" }))
+        .await
+        .refused(409, "CONFLICT");
+    support
+        .post("/support/orgs", json!({ "cloud": "x" }))
+        .await
+        .refused(400, "BAD_REQUEST");
+
+    let found = support.get("/support/orgs?search=NITE").await;
+    assert_eq!(found.status, 200);
+    let names: Vec<_> = found.body["orgs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["Initech"]);
+    assert_eq!(found.body["orgs"][0]["subscription"]["status"], "ACTIVE");
+    assert_eq!(found.body["orgs"][0]["apiAccess"]["status"], "ENABLED");
+    let all = support.get("/support/orgs").await;
+    assert_eq!(all.body["orgs"].as_array().unwrap().len(), 2);
+    assert_eq!(all.body["hasMore"], false);
+    assert_eq!(
+        support.get("/support/orgs?search=%25").await.body["orgs"],
+        json!([]),
+        "a % is matched literally"
+    );
+
+    let user = support
+        .post(
+            "/support/users",
+            json!({ "username": "ina", "password": PASSWORD, "role": "org_admin", "orgIds": [org] }),
+        )
+        .await;
+    assert_eq!(user.status, 201, "{}", user.body);
+    assert_eq!(user.body["role"], "org_admin");
+    support
+        .post(
+            "/support/users",
+            json!({ "username": "ina", "password": PASSWORD, "role": "org_admin", "orgIds": [org] }),
+        )
+        .await
+        .refused(409, "CONFLICT");
+    support
+        .post(
+            "/support/users",
+            json!({ "username": "bob", "password": PASSWORD, "role": "root", "orgIds": [org] }),
+        )
+        .await
+        .refused(400, "BAD_REQUEST");
+    let ina = Api::new(&app);
+    assert_eq!(ina.login("ina", PASSWORD).await.status, 200);
+    let list = ina.get("/sandboxApiTokens").await;
+    assert_eq!(list.body["tokens"][0]["status"], "ENABLED");
+
+    let rows = audit_rows(&app);
+    assert!(rows.iter().any(|r| r.0 == "PROVISION_ORG" && r.1 == "API"));
+    assert!(rows.iter().any(|r| r.0 == "CREATE_USER" && r.1 == "API"));
+}
+
+#[actix_web::test]
+async fn the_audit_log_shows_the_callers_org_to_admins_and_every_org_to_support() {
+    let app = TestApp::spawn().await;
+    let (mine, token) = app.org("Acme");
+    let (theirs, _) = app.org("Globex");
+    let admin = api_as(&app, "alice", Role::OrgAdmin, &[mine.id]).await;
+    let support = api_as(&app, "sam", Role::Support, &[]).await;
+    admin.post_empty(&tok(mine.id, token.id, "reveal")).await;
+
+    let own = admin.get("/auditLogs").await;
+    assert_eq!(own.status, 200);
+    assert_eq!(
+        (own.body["page"].clone(), own.body["pageSize"].clone()),
+        (json!(1), json!(50))
+    );
+    let events = own.body["events"].as_array().unwrap();
+    assert!(!events.is_empty());
+    assert!(
+        events.iter().all(|e| e["orgId"] == json!(mine.id)),
+        "{events:?}"
+    );
+    assert_eq!(events[0]["action"], "REVEAL_TOKEN", "newest first");
+    assert_eq!(events[0]["interface"], "API");
+    let reveals = admin.get("/auditLogs?action=REVEAL_TOKEN").await;
+    assert_eq!(reveals.body["events"].as_array().unwrap().len(), 1);
+    admin
+        .get(&format!("/auditLogs?orgId={}", theirs.id))
+        .await
+        .refused(404, "NOT_FOUND");
+
+    let every = support.get("/auditLogs").await;
+    let orgs: std::collections::HashSet<_> = every.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["orgId"].clone())
+        .collect();
+    assert!(orgs.contains(&json!(mine.id)) && orgs.contains(&json!(theirs.id)));
+    let one = support
+        .get(&format!("/auditLogs?orgId={}", theirs.id))
+        .await;
+    assert!(
+        one.body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["orgId"] == json!(theirs.id))
+    );
+    let value = app.value_of(mine.id, token.id);
+    assert!(!every.body.to_string().contains(value.expose()));
+}
+
+#[actix_web::test]
+async fn cross_site_unsafe_requests_are_refused_and_same_origin_ones_pass() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.org("Acme");
+    let api = api_as(&app, "alice", Role::OrgAdmin, &[org.id]).await;
+    let own_origin = app.addr.clone();
+    let add = |h: &'static str, v: String| {
+        api.request(Method::POST, "/sandboxApiTokens")
+            .header(h, v)
+            .json(&json!({}))
+    };
+
+    for req in [
+        add("origin", "https://evil.example".into()),
+        add("sec-fetch-site", "cross-site".into()),
+        add("sec-fetch-site", "same-site".into()),
+        add("origin", "null".into()),
+    ] {
+        let res = Api::answer(req).await;
+        res.refused(403, "FORBIDDEN");
+        assert_eq!(res.body["message"], "Cross-site request refused");
+    }
+    // A cross-site login is refused too: no login CSRF.
+    let login = Api::answer(
+        api.request(Method::POST, "/authenticatedSession")
+            .header("origin", "https://evil.example")
+            .json(&json!({ "username": "alice", "password": PASSWORD })),
+    )
+    .await;
+    login.refused(403, "FORBIDDEN");
+    assert_eq!(app.tokens(org.id).len(), 1);
+
+    assert_eq!(
+        Api::answer(add("origin", own_origin.clone())).await.status,
+        201
+    );
+    assert_eq!(
+        Api::answer(add("sec-fetch-site", "same-origin".into()))
+            .await
+            .status,
+        201
+    );
+    assert_eq!(
+        Api::answer(add("sec-fetch-site", "none".into()))
+            .await
+            .status,
+        201
+    );
+    let read = Api::answer(
+        api.request(Method::GET, "/sandboxApiTokens")
+            .header("origin", "https://evil.example")
+            .header("sec-fetch-site", "cross-site"),
+    )
+    .await;
+    assert_eq!(read.status, 200, "reads are not refused");
+}
+
+/// The rows of SPEC §6, as (method, path) with OpenAPI's placeholders.
+const SPEC_ROUTES: &[(&str, &str)] = &[
+    ("post", "/api/v1/authenticatedSession"),
+    ("get", "/api/v1/authenticatedSession"),
+    ("delete", "/api/v1/authenticatedSession"),
+    ("get", "/api/v1/sandboxApiTokens"),
+    ("post", "/api/v1/sandboxApiTokens"),
+    ("post", "/api/v1/sandboxApiTokens/{id}/reveal"),
+    ("put", "/api/v1/sandboxApiTokens/{id}"),
+    ("post", "/api/v1/sandboxApiTokens/{id}/regenerate"),
+    ("delete", "/api/v1/sandboxApiTokens/{id}"),
+    ("get", "/api/v1/sandbox/report/quota"),
+    ("get", "/api/v1/auditLogs"),
+    ("get", "/api/v1/support/orgs"),
+    ("post", "/api/v1/support/orgs"),
+    ("put", "/api/v1/support/orgs/{id}/subscription"),
+    ("put", "/api/v1/support/orgs/{id}/limits"),
+    ("post", "/api/v1/support/orgs/{id}/disable"),
+    ("post", "/api/v1/support/orgs/{id}/enable"),
+    (
+        "post",
+        "/api/v1/support/orgs/{id}/sandboxApiTokens/{tid}/disable",
+    ),
+    (
+        "post",
+        "/api/v1/support/orgs/{id}/sandboxApiTokens/{tid}/enable",
+    ),
+    ("post", "/api/v1/support/users"),
+    ("get", "/api/v1/openapi.json"),
+];
+
+#[actix_web::test]
+async fn openapi_lists_exactly_the_routes_of_section_6_and_each_one_is_routed() {
+    let app = TestApp::spawn().await;
+    let api = Api::new(&app);
+    let doc = api.get("/openapi.json").await;
+    assert_eq!(doc.status, 200);
+    assert!(doc.body["openapi"].as_str().unwrap().starts_with("3."));
+    let mut listed: Vec<(String, String)> = Vec::new();
+    for (path, item) in doc.body["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            if ["get", "post", "put", "delete", "patch"].contains(&method.as_str()) {
+                listed.push((method.clone(), path.clone()));
+            }
+        }
+    }
+    let mut expected: Vec<(String, String)> = SPEC_ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    listed.sort();
+    expected.sort();
+    assert_eq!(listed, expected);
+    for schema in ["TokenObject", "ErrorBody", "SessionInfo", "OrgObject"] {
+        assert!(
+            doc.body["components"]["schemas"].get(schema).is_some(),
+            "{schema}"
+        );
+    }
+
+    // Everything the document lists answers (never the 404 of an unrouted path).
+    let id = Uuid::new_v4();
+    for (method, path) in &listed {
+        let concrete = path
+            .trim_start_matches(API)
+            .replace("{id}", &id.to_string())
+            .replace("{tid}", &id.to_string());
+        let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let res = api.call(m, &concrete, Some(json!({}))).await;
+        let expected = match (method.as_str(), concrete.as_str()) {
+            ("get", "/openapi.json") => 200,
+            ("post", "/authenticatedSession") => 400,
+            _ => 401,
+        };
+        assert_eq!(
+            res.status.as_u16(),
+            expected,
+            "{method} {path}: {}",
+            res.body
+        );
+    }
+}
+
+/// (method, path, body, roles allowed, status when allowed)
+type Case<'a> = (Method, String, Option<Value>, &'a [Role], u16);
+
+/// Every API route × every role of §4 (plus no login) → the status the matrix gives.
+#[actix_web::test]
+async fn the_role_matrix_of_section_4_holds_for_every_api_route() {
+    use Role::*;
+    let app = TestApp::spawn().await;
+    let all = [OrgAdmin, OrgViewer, ConnectorAdmin, PartnerViewer, Support];
+    let auditors = [OrgAdmin, OrgViewer, Support];
+    let revealers = [OrgAdmin, OrgViewer, ConnectorAdmin];
+    let anyone: &[Role] = &all;
+    let future = later(30);
+
+    for role in all.iter().copied().map(Some).chain([None]) {
+        let label = role.map_or("anonymous", |r| r.as_str());
+        // Each role acts on an org of its own, so one role's changes cannot affect another's.
+        let (org, t1) = app.org(&format!("Org {label}"));
+        let (t2, _) = app.add_token(org.id, "two");
+        let (t3, _) = app.add_token(org.id, "three");
+        let api = match role {
+            Some(Support) => api_as(&app, &format!("u-{label}"), Support, &[]).await,
+            Some(r) => api_as(&app, &format!("u-{label}"), r, &[org.id]).await,
+            None => Api::new(&app),
+        };
+        let o = org.id;
+        let (a, b, c) = (t1.id, t2.id, t3.id);
+        let table: Vec<Case> = vec![
+            (
+                Method::GET,
+                "/authenticatedSession".into(),
+                None,
+                anyone,
+                200,
+            ),
+            (Method::GET, tokens_of(o), None, anyone, 200),
+            (
+                Method::POST,
+                tokens_of(o),
+                Some(json!({})),
+                &[OrgAdmin],
+                201,
+            ),
+            (Method::POST, tok(o, a, "reveal"), None, &revealers, 200),
+            (
+                Method::PUT,
+                tok(o, a, ""),
+                Some(json!({ "name": "renamed" })),
+                &[OrgAdmin],
+                200,
+            ),
+            (
+                Method::POST,
+                tok(o, a, "regenerate"),
+                None,
+                &[OrgAdmin],
+                200,
+            ),
+            (Method::DELETE, tok(o, b, ""), None, &[OrgAdmin], 204),
+            (
+                Method::GET,
+                format!("/sandbox/report/quota?orgId={o}"),
+                None,
+                anyone,
+                200,
+            ),
+            (Method::GET, "/auditLogs".into(), None, &auditors, 200),
+            (Method::GET, "/support/orgs".into(), None, &[Support], 200),
+            (
+                Method::POST,
+                "/support/orgs".into(),
+                Some(json!({ "name": format!("New {label}") })),
+                &[Support],
+                201,
+            ),
+            (
+                Method::PUT,
+                format!("/support/orgs/{o}/subscription"),
+                Some(json!({ "expiresAt": future })),
+                &[Support],
+                200,
+            ),
+            (
+                Method::PUT,
+                format!("/support/orgs/{o}/limits"),
+                Some(json!({ "dailyQuota": 200 })),
+                &[Support],
+                200,
+            ),
+            (
+                Method::POST,
+                format!("/support/orgs/{o}/disable"),
+                Some(json!({ "reason": "test" })),
+                &[Support],
+                200,
+            ),
+            (
+                Method::POST,
+                format!("/support/orgs/{o}/enable"),
+                None,
+                &[Support],
+                200,
+            ),
+            (
+                Method::POST,
+                format!("/support/orgs/{o}/sandboxApiTokens/{c}/disable"),
+                Some(json!({ "reason": "test" })),
+                &[Support],
+                200,
+            ),
+            (
+                Method::POST,
+                format!("/support/orgs/{o}/sandboxApiTokens/{c}/enable"),
+                None,
+                &[Support],
+                200,
+            ),
+            (
+                Method::POST,
+                "/support/users".into(),
+                Some(
+                    json!({ "username": format!("new-{label}"), "password": PASSWORD,
+                              "role": "org_viewer", "orgIds": [o] }),
+                ),
+                &[Support],
+                201,
+            ),
+            (Method::GET, "/openapi.json".into(), None, anyone, 200),
+            (
+                Method::DELETE,
+                "/authenticatedSession".into(),
+                None,
+                anyone,
+                204,
+            ),
+        ];
+        assert_eq!(
+            table.len(),
+            SPEC_ROUTES.len() - 1,
+            "every route but login (the setup) is in the table"
+        );
+        for (method, path, body, allowed, ok) in table {
+            let expected = match role {
+                None if path == "/openapi.json" => ok,
+                None => 401,
+                Some(r) if allowed.contains(&r) => ok,
+                Some(_) => 403,
+            };
+            let res = api.call(method.clone(), &path, body).await;
+            assert_eq!(
+                res.status.as_u16(),
+                expected,
+                "{label}: {method} {path}: {}",
+                res.body
+            );
+            if expected >= 400 {
+                assert!(!res.code().is_empty(), "{label}: {method} {path}");
+            }
+        }
+    }
+}
+
+async fn submission_status(app: &TestApp, value: &TokenValue) -> u16 {
+    reqwest::Client::new()
+        .post(format!("{}/zscsb/submit?force=1", app.addr))
+        .bearer_auth(value.expose())
+        .body("sample")
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+async fn until_submission_gets(app: &TestApp, value: &TokenValue, status: u16) {
+    eventually(&format!("a Submission API {status}"), || async move {
+        submission_status(app, value).await == status
+    })
+    .await;
+}
+
+#[actix_web::test]
+async fn r7_r8_r10_support_changes_through_the_api_reach_the_submission_api_and_renewal_restores_the_same_value()
+ {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    let value = app.value_of(org.id, token.id);
+    let support = api_as(&app, "sam", Role::Support, &[]).await;
+    assert_eq!(submission_status(&app, &value).await, 200);
+    let sub = format!("/support/orgs/{}/subscription", org.id);
+    let one = format!("/support/orgs/{}/sandboxApiTokens/{}", org.id, token.id);
+    let all = format!("/support/orgs/{}", org.id);
+
+    // R8: expired, refused; renewed, the very same value works again.
+    assert_eq!(
+        support
+            .put(&sub, json!({ "expiresAt": later(-1) }))
+            .await
+            .status,
+        200
+    );
+    until_submission_gets(&app, &value, 403).await;
+    assert_eq!(
+        support
+            .put(&sub, json!({ "expiresAt": later(30) }))
+            .await
+            .status,
+        200
+    );
+    until_submission_gets(&app, &value, 200).await;
+
+    // R7: one token.
+    let reason = json!({ "reason": "terms violation" });
+    assert_eq!(
+        support
+            .post(&format!("{one}/disable"), reason.clone())
+            .await
+            .status,
+        200
+    );
+    until_submission_gets(&app, &value, 403).await;
+    assert_eq!(
+        support.post_empty(&format!("{one}/enable")).await.status,
+        200
+    );
+    until_submission_gets(&app, &value, 200).await;
+
+    // R10: the whole org.
+    assert_eq!(
+        support.post(&format!("{all}/disable"), reason).await.status,
+        200
+    );
+    until_submission_gets(&app, &value, 403).await;
+    assert_eq!(
+        support.post_empty(&format!("{all}/enable")).await.status,
+        200
+    );
+    until_submission_gets(&app, &value, 200).await;
+    assert_eq!(app.value_of(org.id, token.id), value);
+}
