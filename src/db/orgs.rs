@@ -167,3 +167,19 @@ pub fn usage_on(
         .optional()?
         .unwrap_or((0, 0)))
 }
+
+/// R10 after a re-enable: today's threshold count starts again from the calls made so far.
+pub fn restart_threshold_count(
+    conn: &mut PgConnection,
+    org_id: Uuid,
+    day: chrono::NaiveDate,
+) -> QueryResult<()> {
+    use super::schema::org_daily_usage as u;
+    diesel::insert_into(u::table)
+        .values((u::org_id.eq(org_id), u::day.eq(day)))
+        .on_conflict((u::org_id, u::day))
+        .do_update()
+        .set(u::threshold_baseline.eq(u::calls))
+        .execute(conn)?;
+    Ok(())
+}

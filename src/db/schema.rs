@@ -34,6 +34,7 @@ diesel::table! {
         day -> Date,
         calls -> Int4,
         submissions -> Int4,
+        threshold_baseline -> Int4,
     }
 }
 

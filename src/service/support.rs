@@ -195,6 +195,8 @@ pub fn enable_org_api(
     conn.transaction(|conn| {
         let before = orgs::lock(conn, org_id)?.ok_or(AppError::NotFound)?;
         let org = orgs::set_api_disabled(conn, org_id, None)?;
+        // Otherwise the very next call would cross today's threshold again (R10).
+        orgs::restart_threshold_count(conn, org_id, Utc::now().date_naive())?;
         org_event(
             conn,
             actor,

@@ -155,10 +155,10 @@ const LOCK_ORGS: &str = "
     ), usage AS (
         INSERT INTO org_daily_usage (org_id, day) SELECT id, $2 FROM locked
         ON CONFLICT (org_id, day) DO UPDATE SET calls = org_daily_usage.calls
-        RETURNING org_id, calls, submissions
+        RETURNING org_id, calls, submissions, threshold_baseline
     )
     SELECT l.id, l.subscription_expires_at, l.api_disabled, l.daily_quota, l.abuse_threshold,
-           u.calls, u.submissions
+           u.calls, u.submissions, u.threshold_baseline
       FROM locked l JOIN usage u ON u.org_id = l.id";
 
 const WRITE_BATCH: &str = "
@@ -197,6 +197,8 @@ struct LockedOrg {
     calls: i32,
     #[diesel(sql_type = Integer)]
     submissions: i32,
+    #[diesel(sql_type = Integer)]
+    threshold_baseline: i32,
 }
 
 /// Accepted submissions of a batch, column by column, for one `unnest` insert.
@@ -232,6 +234,8 @@ struct OrgState {
     abuse_threshold: i32,
     calls: i32,
     submissions: i32,
+    /// Calls already made today when support last re-enabled the org (R10 counts from there).
+    threshold_baseline: i32,
     newly_disabled: bool,
 }
 
@@ -288,6 +292,7 @@ fn commit(
                         abuse_threshold: l.abuse_threshold,
                         calls: l.calls,
                         submissions: l.submissions,
+                        threshold_baseline: l.threshold_baseline,
                         newly_disabled: false,
                     },
                 )
@@ -313,7 +318,7 @@ fn commit(
                 Outcome::Disabled
             } else if org.expires_at.is_none_or(|e| e <= now) {
                 Outcome::Expired
-            } else if org.calls > org.abuse_threshold {
+            } else if org.calls - org.threshold_baseline > org.abuse_threshold {
                 org.api_disabled = true;
                 org.newly_disabled = true;
                 Outcome::ThresholdExceeded

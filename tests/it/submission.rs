@@ -444,3 +444,49 @@ async fn token_values_and_query_strings_never_reach_a_log_line() {
         assert!(!logs.contains(secret), "{secret} leaked into the logs");
     }
 }
+
+#[actix_web::test]
+async fn r10_after_support_re_enables_the_org_calls_work_again_the_same_day() {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    set_org(&app, org.id, 1000, 3);
+    let value = app.value_of(org.id, token.id);
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        statuses.push(
+            submit(&app.addr, value.expose(), format!("f{i}").as_bytes())
+                .await
+                .0,
+        );
+    }
+    assert_eq!(statuses, [200, 200, 200, 403]);
+    sandbox_portal::service::support::enable_org_api(
+        &mut app.conn(),
+        &sandbox_portal::db::audit::Actor::cli(),
+        org.id,
+    )
+    .unwrap();
+    let (base, v) = (app.addr.clone(), value.expose().to_owned());
+    eventually("the re-enabled org to be accepted", || {
+        let (base, v) = (base.clone(), v.clone());
+        async move { submit(&base, &v, b"again").await.0 == 200 }
+    })
+    .await;
+    assert_eq!(app.value_of(org.id, token.id), value, "no value changed");
+    // The threshold applies afresh from the re-enable: three more calls, then disabled again.
+    let mut after = Vec::new();
+    for i in 0..3 {
+        after.push(
+            submit(&app.addr, value.expose(), format!("g{i}").as_bytes())
+                .await
+                .0,
+        );
+    }
+    assert_eq!(after, [200, 200, 403]);
+    let disables = app
+        .audit_actions()
+        .into_iter()
+        .filter(|r| r.0 == "THRESHOLD_DISABLE")
+        .count();
+    assert_eq!(disables, 2);
+}

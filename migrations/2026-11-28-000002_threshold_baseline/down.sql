@@ -1,0 +1,1 @@
+ALTER TABLE org_daily_usage DROP COLUMN threshold_baseline;
