@@ -147,40 +147,6 @@ fn run(rx: &Mutex<Receiver<Pending>>, conn: PgConnection, url: &str) {
     }
 }
 
-const LOCK_ORGS: &str = "
-    WITH locked AS (
-        SELECT id, subscription_expires_at, api_disabled_at IS NOT NULL AS api_disabled,
-               daily_quota, abuse_threshold
-          FROM organizations WHERE id = ANY($1) ORDER BY id FOR UPDATE
-    ), usage AS (
-        INSERT INTO org_daily_usage (org_id, day) SELECT id, $2 FROM locked
-        ON CONFLICT (org_id, day) DO UPDATE SET calls = org_daily_usage.calls
-        RETURNING org_id, calls, submissions, threshold_baseline
-    )
-    SELECT l.id, l.subscription_expires_at, l.api_disabled, l.daily_quota, l.abuse_threshold,
-           u.calls, u.submissions, u.threshold_baseline
-      FROM locked l JOIN usage u ON u.org_id = l.id";
-
-const WRITE_BATCH: &str = "
-    WITH ins AS (
-        INSERT INTO submissions
-            (org_id, token_id, endpoint, md5, sha256, size_bytes, file_type, virus_name, created_at)
-        SELECT o, t, e, m, s, z, f, v, $9
-          FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::int8[],
-                      $7::text[], $8::text[]) AS x(o, t, e, m, s, z, f, v)
-    ), token_use AS (
-        INSERT INTO token_daily_usage (token_id, day, calls, submissions)
-        SELECT t, $10, c, s FROM unnest($11::uuid[], $12::int4[], $13::int4[]) AS x(t, c, s)
-        ON CONFLICT (token_id, day) DO UPDATE
-           SET calls = token_daily_usage.calls + EXCLUDED.calls,
-               submissions = token_daily_usage.submissions + EXCLUDED.submissions
-    ), last_used AS (
-        UPDATE sandbox_api_tokens SET last_used_at = $9 WHERE id = ANY($11)
-    )
-    UPDATE org_daily_usage d SET calls = x.c, submissions = x.s
-      FROM unnest($14::uuid[], $15::int4[], $16::int4[]) AS x(o, c, s)
-     WHERE d.org_id = x.o AND d.day = $10";
-
 #[derive(QueryableByName)]
 struct LockedOrg {
     #[diesel(sql_type = SqlUuid)]
@@ -260,9 +226,9 @@ fn commit(
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        // One round trip: lock the orgs in a fixed order (no deadlock between writers or
+        // One round trip (migration 3's sandbox_lock_orgs): lock the orgs in a fixed order (no deadlock between writers or
         // instances; regenerate and delete take the same lock) and read today's counters.
-        let locked: Vec<LockedOrg> = diesel::sql_query(LOCK_ORGS)
+        let locked: Vec<LockedOrg> = diesel::sql_query("SELECT * FROM sandbox_lock_orgs($1, $2)")
             .bind::<Array<SqlUuid>, _>(&org_ids)
             .bind::<Date, _>(day)
             .load(conn)?;
@@ -341,8 +307,11 @@ fn commit(
             .iter()
             .map(|(id, o)| (*id, o.calls, o.submissions))
             .collect();
-        // One round trip for every write of the batch.
-        diesel::sql_query(WRITE_BATCH)
+        // One round trip for every write of the batch (migration 3's sandbox_write_batch).
+        diesel::sql_query(
+            "SELECT sandbox_write_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+             $15, $16)",
+        )
             .bind::<Array<SqlUuid>, _>(&rows.org)
             .bind::<Array<SqlUuid>, _>(&rows.token)
             .bind::<Array<Text>, _>(&rows.endpoint)
