@@ -183,3 +183,28 @@ pub fn restart_threshold_count(
         .execute(conn)?;
     Ok(())
 }
+
+/// One keyset page of orgs by (name, id), optionally those whose name starts with `prefix`
+/// (case-insensitive): both index-backed, so it stays fast at any number of orgs.
+pub fn page_after(
+    conn: &mut PgConnection,
+    prefix: Option<&str>,
+    after: Option<(&str, Uuid)>,
+    limit: i64,
+) -> QueryResult<Vec<Org>> {
+    let mut q = o::table.into_boxed();
+    if let Some(p) = prefix {
+        q = q.filter(lower(o::name).like(format!("{}%", escape_like(&p.to_lowercase()))));
+    }
+    if let Some((name, id)) = after {
+        q = q.filter(
+            o::name
+                .gt(name.to_owned())
+                .or(o::name.eq(name.to_owned()).and(o::id.gt(id))),
+        );
+    }
+    q.order((o::name.asc(), o::id.asc()))
+        .limit(limit)
+        .select(Org::as_select())
+        .load(conn)
+}

@@ -4,6 +4,7 @@ use super::{html, see_other};
 use crate::auth::extract::CurrentUser;
 use crate::auth::session::{log_in, log_out};
 use crate::auth::{csrf, keys};
+use crate::domain::role::Role;
 use crate::error::AppError;
 use crate::service::users::LoginFailure;
 use crate::state::AppState;
@@ -36,9 +37,18 @@ pub struct NextParam {
 
 /// Only same-site paths, so the login form cannot be used as an open redirect.
 fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
-        _ => PAGE.to_owned(),
+    same_site(next).unwrap_or(PAGE).to_owned()
+}
+
+fn same_site(next: Option<&str>) -> Option<&str> {
+    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
+}
+
+/// Where a role lands after login when no page was asked for.
+fn landing(role: Role) -> &'static str {
+    match role {
+        Role::Support => "/support/orgs",
+        _ => PAGE,
     }
 }
 
@@ -82,7 +92,10 @@ async fn login(
     let outcome = log_in(&req, &state, &session, form.username.clone(), form.password).await?;
     let next = safe_next(form.next.as_deref());
     match outcome {
-        Ok(_) => Ok(see_other(&next)),
+        Ok((_, role)) => {
+            let asked = same_site(form.next.as_deref()).filter(|n| *n != PAGE);
+            Ok(see_other(asked.unwrap_or(landing(role))))
+        }
         Err(failure) => {
             let status = match failure {
                 LoginFailure::BadCredentials => StatusCode::UNAUTHORIZED,

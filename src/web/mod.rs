@@ -1,6 +1,7 @@
 //! Server-rendered pages. Each handler answers a full page, or the fragment when htmx asks
 //! (`HX-Request`), so every URL also works with JavaScript off.
 pub mod login;
+pub mod support;
 pub mod tokens;
 pub mod view;
 
@@ -10,6 +11,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(login::home));
     login::routes(cfg);
     tokens::routes(cfg);
+    support::routes(cfg);
 }
 
 pub fn html(status: actix_web::http::StatusCode, body: String) -> HttpResponse {

@@ -10,6 +10,7 @@ pub struct Chrome {
 pub struct UserBadge {
     pub username: String,
     pub role_label: &'static str,
+    pub is_support: bool,
 }
 
 impl Chrome {
@@ -18,6 +19,7 @@ impl Chrome {
             user: Some(UserBadge {
                 username: user.username.clone(),
                 role_label: user.role.label(),
+                is_support: user.role == crate::domain::role::Role::Support,
             }),
             csrf: user.csrf.clone(),
         }

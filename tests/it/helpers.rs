@@ -388,6 +388,14 @@ impl TestApp {
         Browser::new(&self.addr)
     }
 
+    /// A browser logged in as a new support user (who lands on the console).
+    pub async fn login_as_support(&self, username: &str) -> Browser {
+        self.user(username, Role::Support, &[]);
+        let mut b = self.client();
+        assert_eq!(b.login(username, PASSWORD).await.status(), 303);
+        b
+    }
+
     /// A browser already logged in as a new user with this role.
     pub async fn login_as(&self, username: &str, role: Role, orgs: &[Uuid]) -> Browser {
         self.user(username, role, orgs);
@@ -467,8 +475,12 @@ impl Browser {
     }
 
     pub async fn refresh_csrf(&mut self) {
-        let page = self.text(PAGE).await;
-        self.csrf = csrf_in(&page).expect("token page carries a CSRF token");
+        self.refresh_csrf_at(PAGE).await;
+    }
+
+    pub async fn refresh_csrf_at(&mut self, path: &str) {
+        let page = self.text(path).await;
+        self.csrf = csrf_in(&page).expect("the page carries a CSRF token");
     }
 
     /// A plain form POST, as with JavaScript off.

@@ -7,4 +7,5 @@ mod auth;
 mod cli;
 mod migrations;
 mod submission;
+mod support;
 mod tokens;

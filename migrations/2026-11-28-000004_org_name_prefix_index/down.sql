@@ -1,0 +1,1 @@
+DROP INDEX organizations_lower_name_prefix_idx;

@@ -1,0 +1,218 @@
+use crate::helpers::*;
+use sandbox_portal::domain::role::Role;
+
+fn org_url(org: uuid::Uuid, action: &str) -> String {
+    format!("/support/orgs/{org}/{action}")
+}
+
+#[actix_web::test]
+async fn support_lands_on_the_console_and_finds_orgs_by_name_prefix_page_by_page() {
+    let app = TestApp::spawn().await;
+    for i in 0..55 {
+        app.org(&format!("Org {i:03}"));
+    }
+    app.org("Zeta Corp");
+    app.user("sam", Role::Support, &[]);
+    let mut b = app.client();
+    let res = b.login("sam", PASSWORD).await;
+    assert_eq!(res.headers()["location"], "/support/orgs");
+    let first = b.text("/support/orgs").await;
+    assert!(first.contains("Org 000") && first.contains("Org 049"));
+    assert!(!first.contains("Org 050"), "50 per page");
+    let next = first
+        .split("href=\"/support/orgs?q=&amp;after=")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("a next-page link")
+        .to_owned();
+    let second = b.text(&format!("/support/orgs?after={next}")).await;
+    assert!(second.contains("Org 050") && second.contains("Zeta Corp"));
+    assert!(!second.contains("Org 049"));
+    let found = b.text("/support/orgs?q=zet").await;
+    assert!(found.contains("Zeta Corp") && !found.contains("Org 001"));
+}
+
+#[actix_web::test]
+async fn r2_support_provisions_an_org_whose_first_token_is_created_enabled() {
+    let app = TestApp::spawn().await;
+    let mut b = app.login_as_support("sam").await;
+    b.refresh_csrf_at("/support/orgs").await;
+    let res = b
+        .post_form(
+            "/support/orgs",
+            &[
+                ("name", "Initech"),
+                ("cloud", "zscalertwo.net"),
+                ("subscription_days", "30"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    let org_id: uuid::Uuid = location.rsplit('/').next().unwrap().parse().unwrap();
+    let tokens = app.tokens(org_id);
+    assert_eq!(tokens.len(), 1);
+    assert!(tokens[0].disabled_at.is_none());
+    let page = b.text(&location).await;
+    assert!(page.contains("Initech") && page.contains("Active until"));
+    assert!(
+        !page.contains(app.value_of(org_id, tokens[0].id).expose()),
+        "support never sees a value"
+    );
+
+    let bad = b
+        .post_form("/support/orgs", &[("name", "X"), ("token_limit", "lots")])
+        .await;
+    assert_eq!(bad.status(), 400);
+    assert!(
+        bad.text()
+            .await
+            .unwrap()
+            .contains("Token limit must be a whole number")
+    );
+}
+
+#[actix_web::test]
+async fn r7_support_disables_a_token_with_a_reason_and_re_enables_the_same_value() {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    let value = app.value_of(org.id, token.id);
+    let mut b = app.login_as_support("sam").await;
+    b.refresh_csrf_at("/support/orgs").await;
+    let path = format!("/support/orgs/{}/tokens/{}/disable", org.id, token.id);
+    let res = b.post_form(&path, &[("reason", "  ")]).await;
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("Give a reason"));
+    assert!(
+        app.tokens(org.id)[0].disabled_at.is_none(),
+        "nothing was written"
+    );
+
+    let res = b.post_form(&path, &[("reason", "terms violation")]).await;
+    assert_eq!(res.status(), 303);
+    let admin = app.login_as("alice", Role::OrgAdmin, &[org.id]).await;
+    let page = admin.text(PAGE).await;
+    assert!(page.contains("terms violation"));
+    assert!(!page.contains("Add Sandbox API Token"));
+    assert!(!page.contains("Regenerate token"));
+
+    let res = b
+        .post_form(
+            &format!("/support/orgs/{}/tokens/{}/enable", org.id, token.id),
+            &[],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let page = admin.text(PAGE).await;
+    assert!(page.contains("Add Sandbox API Token") && page.contains("Regenerate token"));
+    assert_eq!(app.value_of(org.id, token.id), value);
+    let actions: Vec<String> = app.audit_actions().into_iter().map(|r| r.0).collect();
+    assert!(actions.contains(&"DISABLE_TOKEN".into()) && actions.contains(&"ENABLE_TOKEN".into()));
+}
+
+#[actix_web::test]
+async fn r8_support_expires_and_renews_a_subscription_from_the_console() {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    let value = app.value_of(org.id, token.id);
+    let mut b = app.login_as_support("sam").await;
+    b.refresh_csrf_at("/support/orgs").await;
+    let res = b
+        .post_form(&org_url(org.id, "subscription"), &[("action", "expire")])
+        .await;
+    assert_eq!(res.status(), 303);
+    let admin = app.login_as("alice", Role::OrgAdmin, &[org.id]).await;
+    assert!(
+        admin
+            .text(PAGE)
+            .await
+            .contains("Sandbox subscription expired")
+    );
+    let res = b
+        .post_form(
+            &org_url(org.id, "subscription"),
+            &[("action", "renew"), ("days", "0")],
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+    let res = b
+        .post_form(
+            &org_url(org.id, "subscription"),
+            &[("action", "renew"), ("days", "90")],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let page = admin.text(PAGE).await;
+    assert!(!page.contains("Sandbox subscription expired"));
+    assert!(page.contains("Add Sandbox API Token"));
+    assert_eq!(
+        app.value_of(org.id, token.id),
+        value,
+        "the same value works again"
+    );
+}
+
+#[actix_web::test]
+async fn r10_support_disables_and_re_enables_an_orgs_sandbox_api_access() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.org("Acme");
+    let mut b = app.login_as_support("sam").await;
+    b.refresh_csrf_at("/support/orgs").await;
+    assert_eq!(
+        b.post_form(&org_url(org.id, "disable"), &[("reason", "abuse")])
+            .await
+            .status(),
+        303
+    );
+    let page = b.text(&format!("/support/orgs/{}", org.id)).await;
+    assert!(page.contains("Re-enable Sandbox API access"));
+    assert_eq!(
+        b.post_form(&org_url(org.id, "enable"), &[]).await.status(),
+        303
+    );
+    let page = b.text(&format!("/support/orgs/{}", org.id)).await;
+    assert!(page.contains("Disable for the whole organization"));
+    let res = b
+        .post_form(
+            &org_url(org.id, "limits"),
+            &[("token_limit", "3"), ("daily_quota", "7")],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let page = b.text(&format!("/support/orgs/{}", org.id)).await;
+    assert!(page.contains("of 7 (daily quota)"));
+}
+
+#[actix_web::test]
+async fn only_support_reaches_the_console() {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    for (name, role) in [
+        ("admin", Role::OrgAdmin),
+        ("viewer", Role::OrgViewer),
+        ("connector", Role::ConnectorAdmin),
+        ("partner", Role::PartnerViewer),
+    ] {
+        let mut b = app.login_as(name, role, &[org.id]).await;
+        b.refresh_csrf().await;
+        assert_eq!(b.get("/support/orgs").await.status(), 403, "{name}");
+        assert_eq!(
+            b.get(&format!("/support/orgs/{}", org.id)).await.status(),
+            403,
+            "{name}"
+        );
+        let path = format!("/support/orgs/{}/tokens/{}/disable", org.id, token.id);
+        assert_eq!(
+            b.post_form(&path, &[("reason", "x")]).await.status(),
+            403,
+            "{name}"
+        );
+        assert_eq!(
+            b.post_form("/support/orgs", &[("name", "Evil")])
+                .await
+                .status(),
+            403
+        );
+    }
+    assert!(app.tokens(org.id)[0].disabled_at.is_none());
+}
