@@ -189,7 +189,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 abuse_threshold,
             };
             let (org, token) = service::orgs::provision(&mut conn, &keys, &Actor::cli(), &new)
-                .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+                .map_err(cli_error)?;
             println!("{}", org.id);
             if let (true, Some(token)) = (show_token, token) {
                 let sealed = db::tokens::sealed_value(&mut conn, org.id, token.id)?
@@ -214,7 +214,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut conn = migrated_conn(&db.url)?;
             let user =
                 service::users::create(&mut conn, &Actor::cli(), &username, &password, role, &orgs)
-                    .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+                    .map_err(cli_error)?;
             println!("{}", user.id);
             Ok(())
         }
@@ -248,6 +248,14 @@ fn host_of(bind: &str) -> String {
     }
 }
 
+/// Refusals print their message; faults keep their cause, since the CLI has no log to point to.
+fn cli_error(e: crate::error::AppError) -> anyhow::Error {
+    match e {
+        crate::error::AppError::Internal(cause) => cause,
+        refused => anyhow::anyhow!("{}", refused.message()),
+    }
+}
+
 pub const DEMO_ORG: &str = "Acme Corp";
 
 /// Idempotent: the demo orgs and users are created once; each run gives the demo users fresh
@@ -268,8 +276,7 @@ pub fn seed_demo(url: &str, keys: &TokenKeys) -> anyhow::Result<Vec<(String, Rol
             daily_quota: 100,
             abuse_threshold: 1000,
         };
-        let (org, _) = service::orgs::provision(conn, keys, &actor, &new)
-            .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+        let (org, _) = service::orgs::provision(conn, keys, &actor, &new).map_err(cli_error)?;
         Ok(org.id)
     };
     let acme = org_for(DEMO_ORG, "zscalerbeta.net", &mut conn)?;
@@ -293,7 +300,7 @@ pub fn seed_demo(url: &str, keys: &TokenKeys) -> anyhow::Result<Vec<(String, Rol
             }
             None => {
                 service::users::create(&mut conn, &actor, name, &password, role, &orgs)
-                    .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+                    .map_err(cli_error)?;
             }
         }
         logins.push((name.to_owned(), role, password));

@@ -22,7 +22,7 @@ impl fmt::Debug for Secret {
     }
 }
 
-#[derive(Debug, Clone, Args)]
+#[derive(Clone, Args)]
 pub struct ServerArgs {
     /// PostgreSQL URL. When unset, a private cluster is started under the data directory.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
@@ -66,6 +66,29 @@ pub struct ServerArgs {
         global = true
     )]
     pub session_absolute_hours: i64,
+}
+
+/// By hand, so that the database URL (it may carry a password) and the secret never print.
+impl fmt::Debug for ServerArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerArgs")
+            .field(
+                "database_url",
+                &self.database_url.as_ref().map(|_| "<redacted>"),
+            )
+            .field("data_dir", &self.data_dir)
+            .field("bind", &self.bind)
+            .field("api_base_url", &self.api_base_url)
+            .field("public_url", &self.public_url)
+            .field(
+                "secret_key",
+                &self.secret_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("submission_max_bytes", &self.submission_max_bytes)
+            .field("session_idle_minutes", &self.session_idle_minutes)
+            .field("session_absolute_hours", &self.session_absolute_hours)
+            .finish()
+    }
 }
 
 /// Everything `Application::build` needs, already resolved (database URL known, key loaded).

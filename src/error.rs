@@ -212,7 +212,18 @@ fn message_of(err: Option<&actix_web::Error>, status: StatusCode) -> String {
 fn browser_error(req: &actix_web::HttpRequest, status: StatusCode, message: &str) -> HttpResponse {
     let htmx = is_htmx(req);
     if status == StatusCode::UNAUTHORIZED {
-        let login = format!("/login?next={}", urlencode(req.uri().path()));
+        // After logging in, come back to the page: a POST-only path would answer 404/405.
+        let back = if req.method() == actix_web::http::Method::GET {
+            req.uri().path().to_owned()
+        } else {
+            req.headers()
+                .get("HX-Current-URL")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|u| url::Url::parse(u).ok())
+                .map(|u| u.path().to_owned())
+                .unwrap_or_else(|| "/".to_owned())
+        };
+        let login = format!("/login?next={}", urlencode(&back));
         return if htmx {
             HttpResponse::Ok()
                 .insert_header(("HX-Redirect", login))

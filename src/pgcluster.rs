@@ -47,7 +47,20 @@ impl PrivateCluster {
     /// Starts, or reuses if one is already running there, a cluster whose data lives in `dir`
     /// (created if missing). Listens on a Unix socket inside `dir` only (`listen_addresses=''`).
     pub fn start(dir: &Path) -> Result<PrivateCluster> {
+        Self::start_with(dir, true)
+    }
+
+    /// For test suites: the same, but without fsync and full-page writes, which a throwaway
+    /// cluster does not need.
+    pub fn start_throwaway(dir: &Path) -> Result<PrivateCluster> {
+        Self::start_with(dir, false)
+    }
+
+    fn start_with(dir: &Path, durable: bool) -> Result<PrivateCluster> {
         fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))?;
+        // Nobody else on the machine may reach the socket (trust authentication inside).
+        fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .with_context(|| format!("could not restrict {}", dir.display()))?;
         let dir = dir
             .canonicalize()
             .with_context(|| format!("could not resolve {}", dir.display()))?;
@@ -130,16 +143,24 @@ impl PrivateCluster {
                 "-c",
                 "listen_addresses=",
                 "-c",
-                "fsync=off",
-                "-c",
-                "synchronous_commit=off",
-                "-c",
-                "full_page_writes=off",
+                "unix_socket_permissions=0700",
                 "-c",
                 "max_connections=200",
                 "-c",
                 "shared_buffers=128MB",
             ])
+            .args(if durable {
+                &[][..]
+            } else {
+                &[
+                    "-c",
+                    "fsync=off",
+                    "-c",
+                    "synchronous_commit=off",
+                    "-c",
+                    "full_page_writes=off",
+                ][..]
+            })
             .current_dir(&dir)
             .stdin(Stdio::null())
             .stdout(

@@ -43,10 +43,15 @@ impl Application {
         let listener = TcpListener::bind(&settings.bind)
             .with_context(|| format!("could not listen on {}", settings.bind))?;
         let addr = listener.local_addr()?;
-        let own_url = settings
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{addr}"));
+        let own_url =
+            settings
+                .public_url
+                .clone()
+                .unwrap_or_else(|| match addr.ip().is_unspecified() {
+                    // Listening on every interface: show a URL that works from this machine.
+                    true => format!("http://127.0.0.1:{}", addr.port()),
+                    false => format!("http://{addr}"),
+                });
         let base_url = settings
             .api_base_url
             .clone()

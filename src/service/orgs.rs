@@ -40,9 +40,23 @@ pub fn provision(
             "The organization name must be 1 to 200 characters.".into(),
         ));
     }
+    let cloud = new.cloud.trim();
+    if cloud.is_empty() || cloud.chars().count() > 200 {
+        return Err(AppError::BadRequest(
+            "The cloud name must be 1 to 200 characters.".into(),
+        ));
+    }
     validate_limits(new.token_limit, new.daily_quota, new.abuse_threshold)?;
     conn.transaction(|conn| {
-        let org = orgs::insert(conn, &NewOrg { name, ..*new }).map_err(|e| {
+        let org = orgs::insert(
+            conn,
+            &NewOrg {
+                name,
+                cloud,
+                ..*new
+            },
+        )
+        .map_err(|e| {
             unique_as_conflict(e, || {
                 format!("An organization named \"{name}\" already exists.")
             })

@@ -40,8 +40,16 @@ fn safe_next(next: Option<&str>) -> String {
     same_site(next).unwrap_or(PAGE).to_owned()
 }
 
+/// A path on this site: one leading slash, and nothing a browser might strip or reinterpret
+/// into another origin (backslashes, whitespace, control characters).
 fn same_site(next: Option<&str>) -> Option<&str> {
-    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
+    next.filter(|n| {
+        n.starts_with('/')
+            && !n.starts_with("//")
+            && !n
+                .chars()
+                .any(|c| c == '\\' || c.is_whitespace() || c.is_control())
+    })
 }
 
 /// Where a role lands after login when no page was asked for.

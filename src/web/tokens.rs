@@ -488,6 +488,8 @@ async fn rename_form(
 ) -> Result<HttpResponse, AppError> {
     let id = object_id(&id)?;
     let loaded = load(&state, &scope).await?;
+    // No form for a rename that would be refused (R8).
+    loaded.facts.may_rename()?;
     let current = loaded
         .tokens
         .iter()
@@ -538,10 +540,12 @@ async fn rename(
             Ok(html(StatusCode::OK, body))
         }
         // A bad name keeps the form open with the message next to the field.
-        Err(AppError::BadRequest(msg) | AppError::Conflict(msg)) => {
+        Err(e @ (AppError::BadRequest(_) | AppError::Conflict(_))) => {
+            // Same status as the API (400, or 409 for a taken name), with the form kept.
+            let status = actix_web::ResponseError::status_code(&e);
             let loaded = load(&state, &scope).await?;
             let rs = RowState {
-                editing: Some((id, typed, Some(msg))),
+                editing: Some((id, typed, Some(e.message()))),
                 ..Default::default()
             };
             let body = if htmx {
@@ -549,7 +553,7 @@ async fn rename(
             } else {
                 render_page(&scope, &state.base_url, loaded, &rs, None, None)?
             };
-            Ok(html(StatusCode::BAD_REQUEST, body))
+            Ok(html(status, body))
         }
         Err(e) => Err(e),
     }

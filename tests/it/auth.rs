@@ -219,11 +219,18 @@ async fn a_session_past_its_absolute_lifetime_is_ended() {
 
 #[actix_web::test]
 async fn the_login_form_never_redirects_off_site() {
+    the_login_form_never_redirects_to("//evil.example/x").await;
+    the_login_form_never_redirects_to("/\tevil.example/x").await;
+    the_login_form_never_redirects_to("/\\evil.example").await;
+    the_login_form_never_redirects_to("https://evil.example/").await;
+}
+
+async fn the_login_form_never_redirects_to(next: &str) {
     let app = TestApp::spawn().await;
     let (org, _) = app.org("Acme");
     app.user("alice", Role::OrgAdmin, &[org.id]);
     let b = app.client();
-    let page = b.text("/login?next=//evil.example/x").await;
+    let page = b.text("/login").await;
     let csrf = csrf_in(&page).unwrap();
     let res = b
         .client
@@ -232,7 +239,7 @@ async fn the_login_form_never_redirects_off_site() {
             ("username", "alice"),
             ("password", PASSWORD),
             ("csrf_token", &csrf),
-            ("next", "//evil.example/x"),
+            ("next", next),
         ])
         .send()
         .await

@@ -88,7 +88,8 @@ fn server() -> &'static Server {
                         env!("CARGO_MANIFEST_DIR").as_bytes()
                     ))[..12]
                 ));
-                let cluster = PrivateCluster::start(&dir).expect("private PostgreSQL cluster");
+                let cluster =
+                    PrivateCluster::start_throwaway(&dir).expect("private PostgreSQL cluster");
                 (cluster.url("postgres"), Some(cluster))
             }
         };

@@ -261,13 +261,13 @@ async fn r9_rename_validates_the_name_and_keeps_the_form_open() {
     let form = b.hx_get(&url).await.text().await.unwrap();
     assert!(form.contains("name=\"name\""));
 
-    for (bad, message) in [
-        ("   ", "Enter a name"),
-        ("elevenchars", "at most 10 characters"),
-        ("TAKEN", "already exists"),
+    for (bad, message, status) in [
+        ("   ", "Enter a name", 400),
+        ("elevenchars", "at most 10 characters", 400),
+        ("TAKEN", "already exists", 409),
     ] {
         let res = b.hx_post(&url, &[("name", bad)]).await;
-        assert_eq!(res.status(), 400, "{bad:?}");
+        assert_eq!(res.status(), status, "{bad:?}");
         let row = res.text().await.unwrap();
         assert!(row.contains(message), "{bad:?} -> {row}");
         assert!(row.contains("aria-invalid=\"true\""));
