@@ -8,7 +8,10 @@
 -- regenerated or deleted before the lock was ours matches nothing: a stale in-memory gate can
 -- never get a revoked value accepted.
 --
--- Returns one outcome per call, in order: ACCEPTED, UNKNOWN, DISABLED, EXPIRED,
+-- A call whose file columns are NULL (p_endpoint[i] IS NULL) carries no file: an API call that
+-- was refused for its body. It counts towards R10 like any other and records nothing else.
+--
+-- Returns one outcome per call, in order: ACCEPTED, COUNTED, UNKNOWN, DISABLED, EXPIRED,
 -- THRESHOLD_EXCEEDED (R10) or QUOTA_EXCEEDED (R11).
 CREATE FUNCTION sandbox_record_batch(
     p_digests bytea[], p_orgs uuid[], p_endpoint text[], p_md5 text[], p_sha256 text[],
@@ -91,6 +94,8 @@ BEGIN
             o_disabled[k] := true;
             o_newly[k] := true;
             v_outcome := 'THRESHOLD_EXCEEDED';
+        ELSIF p_endpoint[r.i] IS NULL THEN
+            v_outcome := 'COUNTED';
         ELSIF o_subs[k] >= o_quota[k] THEN
             v_outcome := 'QUOTA_EXCEEDED';
         ELSE

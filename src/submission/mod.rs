@@ -134,27 +134,35 @@ async fn handle(
         }
         Verdict::Pass { org_id, .. } => org_id,
     };
-    let body = match read_body(&req, payload, state.submission_max_bytes).await {
-        Ok(b) => b,
-        Err(BodyError::TooLarge) => {
-            return refuse(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "The file is larger than the allowed size",
-            );
-        }
-        Err(BodyError::Corrupt) => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                "The request body could not be decoded",
-            );
-        }
-    };
-    if body.is_empty() {
-        return refuse(
+    let bad_body = match read_body(&req, payload, state.submission_max_bytes).await {
+        Ok(b) if b.is_empty() => Err((
             StatusCode::BAD_REQUEST,
             "The request body is empty: send the file's bytes",
-        );
-    }
+        )),
+        Ok(b) => Ok(b),
+        Err(BodyError::TooLarge) => Err((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "The file is larger than the allowed size",
+        )),
+        Err(BodyError::Corrupt) => Err((
+            StatusCode::BAD_REQUEST,
+            "The request body could not be decoded",
+        )),
+    };
+    let body = match bad_body {
+        Ok(b) => b,
+        Err((status, message)) => {
+            // Still an API call of a valid token: R10 counts it, or empty bodies would be a
+            // way around the abuse threshold.
+            return match state.writer.record(digest, org_id, None).await {
+                Outcome::ThresholdExceeded => refuse(
+                    StatusCode::FORBIDDEN,
+                    "The API token is disabled. Contact support to re-enable it.",
+                ),
+                _ => refuse(status, message),
+            };
+        }
+    };
     let submission = inspect(&body, endpoint);
     let accepted = Accepted {
         code: 200,
@@ -165,7 +173,7 @@ async fn handle(
         virus_name: submission.virus_name.clone(),
         virus_type: submission.virus_name.as_ref().map(|_| "Virus"),
     };
-    match state.writer.record(digest, org_id, submission).await {
+    match state.writer.record(digest, org_id, Some(submission)).await {
         Outcome::Accepted => HttpResponse::Ok().json(accepted),
         Outcome::Unknown => refuse(StatusCode::UNAUTHORIZED, "Invalid API token"),
         Outcome::Disabled | Outcome::ThresholdExceeded => refuse(
@@ -187,7 +195,8 @@ async fn handle(
             );
             res
         }
-        Outcome::Unavailable => refuse(
+        // Only for calls without a file; never answered to a submission.
+        Outcome::Counted | Outcome::Unavailable => refuse(
             StatusCode::SERVICE_UNAVAILABLE,
             "The submission could not be recorded; try again",
         ),

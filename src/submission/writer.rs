@@ -45,7 +45,8 @@ pub struct Submission {
 struct Pending {
     digest: [u8; 32],
     org_id: Uuid,
-    submission: Submission,
+    /// None: a call that is counted (R10) but carries no file to record.
+    submission: Option<Submission>,
     reply: oneshot::Sender<Outcome>,
 }
 
@@ -60,6 +61,8 @@ pub enum Outcome {
     ThresholdExceeded,
     /// R11
     QuotaExceeded,
+    /// A call without a file, counted.
+    Counted,
     /// The writer could not record the call: nothing was accepted.
     Unavailable,
 }
@@ -85,7 +88,12 @@ impl Writer {
         Ok(Writer { tx })
     }
 
-    pub async fn record(&self, digest: [u8; 32], org_id: Uuid, submission: Submission) -> Outcome {
+    pub async fn record(
+        &self,
+        digest: [u8; 32],
+        org_id: Uuid,
+        submission: Option<Submission>,
+    ) -> Outcome {
         let (reply, answer) = oneshot::channel();
         let pending = Pending {
             digest,
@@ -159,23 +167,25 @@ fn commit(
     for p in batch {
         digests.push(p.digest.to_vec());
         orgs.push(p.org_id);
-        endpoint.push(p.submission.endpoint.as_str());
-        md5.push(p.submission.md5.as_str());
-        sha256.push(p.submission.sha256.as_str());
-        size.push(p.submission.size);
-        file_type.push(p.submission.file_type.as_str());
-        virus.push(p.submission.virus_name.as_deref());
+        // A call without a file travels as NULLs in every file column.
+        let s = p.submission.as_ref();
+        endpoint.push(s.map(|s| s.endpoint.as_str()));
+        md5.push(s.map(|s| s.md5.as_str()));
+        sha256.push(s.map(|s| s.sha256.as_str()));
+        size.push(s.map(|s| s.size));
+        file_type.push(s.map(|s| s.file_type.as_str()));
+        virus.push(s.and_then(|s| s.virus_name.as_deref()));
     }
     let row: RecordedBatch = diesel::sql_query(
         "SELECT sandbox_record_batch($1, $2, $3, $4, $5, $6, $7, $8, $9) AS outcomes",
     )
     .bind::<Array<Bytea>, _>(&digests)
     .bind::<Array<SqlUuid>, _>(&orgs)
-    .bind::<Array<Text>, _>(&endpoint)
-    .bind::<Array<Text>, _>(&md5)
-    .bind::<Array<Text>, _>(&sha256)
-    .bind::<Array<BigInt>, _>(&size)
-    .bind::<Array<Text>, _>(&file_type)
+    .bind::<Array<Nullable<Text>>, _>(&endpoint)
+    .bind::<Array<Nullable<Text>>, _>(&md5)
+    .bind::<Array<Nullable<Text>>, _>(&sha256)
+    .bind::<Array<Nullable<BigInt>>, _>(&size)
+    .bind::<Array<Nullable<Text>>, _>(&file_type)
     .bind::<Array<Nullable<Text>>, _>(&virus)
     .bind::<Timestamptz, _>(now)
     .get_result(conn)?;
@@ -202,6 +212,7 @@ impl Outcome {
             "EXPIRED" => Outcome::Expired,
             "THRESHOLD_EXCEEDED" => Outcome::ThresholdExceeded,
             "QUOTA_EXCEEDED" => Outcome::QuotaExceeded,
+            "COUNTED" => Outcome::Counted,
             // Never produced by the function; refusing is the safe reading.
             _ => Outcome::Unavailable,
         }

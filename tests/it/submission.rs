@@ -490,3 +490,23 @@ async fn r10_after_support_re_enables_the_org_calls_work_again_the_same_day() {
         .count();
     assert_eq!(disables, 2);
 }
+
+#[actix_web::test]
+async fn r10_calls_refused_for_their_body_still_count_towards_the_threshold() {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    set_org(&app, org.id, 1000, 3);
+    let value = app.value_of(org.id, token.id);
+    for _ in 0..3 {
+        assert_eq!(submit(&app.addr, value.expose(), b"").await.0, 400);
+    }
+    assert_eq!(usage_today(&app, org.id), (3, 0));
+    let (status, _, _) = submit(&app.addr, value.expose(), b"a real file").await;
+    assert_eq!(status, 403, "the fourth call crosses the threshold of 3");
+    assert_eq!(usage_today(&app, org.id), (4, 0));
+    assert!(
+        app.audit_actions()
+            .iter()
+            .any(|r| r.0 == "THRESHOLD_DISABLE")
+    );
+}
