@@ -192,9 +192,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .map_err(cli_error)?;
             println!("{}", org.id);
             if let (true, Some(token)) = (show_token, token) {
-                let sealed = db::tokens::sealed_value(&mut conn, org.id, token.id)?
-                    .context("the provisioned token vanished")?;
-                println!("{}", keys.decrypt(token.id, &sealed)?.expose());
+                // A reveal like any other: audited (R3), through the CLI (R13).
+                let (_, value) = service::tokens::reveal(
+                    &mut conn,
+                    &keys,
+                    &Actor::cli(),
+                    org.id,
+                    token.id,
+                    "cli",
+                )
+                .map_err(cli_error)?;
+                println!("{}", value.expose());
             }
             Ok(())
         }
