@@ -38,6 +38,17 @@ pub enum Command {
     /// Users.
     #[command(subcommand)]
     User(UserCommand),
+    /// The audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the hash chains; report the first broken link (exit status 1).
+    Verify,
+    /// Delete events older than the retention period (--audit-retention-days).
+    Purge,
 }
 
 #[derive(Debug, Subcommand)]
@@ -139,6 +150,7 @@ pub fn settings(args: &ServerArgs, database_url: &str) -> anyhow::Result<Setting
         pool_size: 16,
         workers: None,
         submission_max_bytes: args.submission_max_bytes,
+        audit_retention_days: args.audit_retention_days,
     })
 }
 
@@ -204,6 +216,34 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .map_err(cli_error)?;
                 println!("{}", value.expose());
             }
+            Ok(())
+        }
+        Command::Audit(AuditCommand::Verify) => {
+            let mut conn = migrated_conn(&db.url)?;
+            match db::audit::verify(&mut conn)? {
+                None => {
+                    println!(
+                        "audit trail intact: {} events verified",
+                        db::audit::count(&mut conn)?
+                    );
+                    Ok(())
+                }
+                Some(b) => {
+                    let org = b.org_id.map_or("none".to_owned(), |o| o.to_string());
+                    let seq = b.chain_seq.map_or("?".to_owned(), |s| s.to_string());
+                    println!(
+                        "broken link at audit event {} (org {org}, position {seq})",
+                        b.id
+                    );
+                    anyhow::bail!("the audit trail has been altered")
+                }
+            }
+        }
+        Command::Audit(AuditCommand::Purge) => {
+            let days = cli.server.audit_retention_days;
+            let mut conn = migrated_conn(&db.url)?;
+            let n = db::audit::purge_older_than(&mut conn, days)?;
+            println!("purged {n} audit events older than {days} days");
             Ok(())
         }
         Command::User(UserCommand::Create {

@@ -50,6 +50,9 @@ pub struct ServerArgs {
     /// Largest file the Submission API accepts, in bytes (after gzip decoding).
     #[arg(long, env = "SUBMISSION_MAX_BYTES", default_value_t = crate::submission::DEFAULT_MAX_BYTES, global = true)]
     pub submission_max_bytes: usize,
+    /// Audit events older than this many days are purged (SPEC §7).
+    #[arg(long, env = "AUDIT_RETENTION_DAYS", default_value_t = 180, value_parser = clap::value_parser!(i64).range(1..), global = true)]
+    pub audit_retention_days: i64,
     /// Idle session timeout in minutes.
     #[arg(
         long,
@@ -85,6 +88,7 @@ impl fmt::Debug for ServerArgs {
                 &self.secret_key.as_ref().map(|_| "<redacted>"),
             )
             .field("submission_max_bytes", &self.submission_max_bytes)
+            .field("audit_retention_days", &self.audit_retention_days)
             .field("session_idle_minutes", &self.session_idle_minutes)
             .field("session_absolute_hours", &self.session_absolute_hours)
             .finish()
@@ -103,6 +107,7 @@ pub struct Settings {
     pub session_absolute: chrono::Duration,
     pub pool_size: u32,
     pub submission_max_bytes: usize,
+    pub audit_retention_days: i64,
     /// HTTP worker threads (None: one per core).
     pub workers: Option<usize>,
 }

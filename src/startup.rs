@@ -18,6 +18,7 @@ use utoipa_actix_web::AppExt;
 
 pub struct Application {
     port: u16,
+    audit_retention_days: i64,
     server: Server,
     pool: DbPool,
     gate: std::sync::Arc<crate::submission::gate::TokenGate>,
@@ -134,6 +135,7 @@ impl Application {
         .run();
         Ok(Application {
             port: addr.port(),
+            audit_retention_days: settings.audit_retention_days,
             server,
             pool,
             gate,
@@ -158,6 +160,7 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let pool = self.pool.clone();
+        let retention_days = self.audit_retention_days;
         let sweeper = actix_web::rt::spawn(async move {
             let mut every = actix_web::rt::time::interval(std::time::Duration::from_secs(600));
             loop {
@@ -165,11 +168,12 @@ impl Application {
                 let pool = pool.clone();
                 let swept = web::block(move || -> anyhow::Result<usize> {
                     let mut conn = pool.get()?;
+                    db::audit::purge_older_than(&mut conn, retention_days)?;
                     Ok(db::sessions::purge_expired(&mut conn)?)
                 })
                 .await;
                 if let Ok(Err(e)) = swept {
-                    tracing::warn!(error = %e, "could not purge expired sessions");
+                    tracing::warn!(error = %e, "could not purge old audit events or sessions");
                 }
             }
         });

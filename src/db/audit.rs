@@ -139,3 +139,56 @@ pub fn list(
         .select(EventRow::as_select())
         .load(conn)
 }
+
+/// The first row whose hash or link does not match, as `audit verify` reports it.
+#[derive(Debug, QueryableByName)]
+pub struct BrokenLink {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Uuid>)]
+    pub org_id: Option<Uuid>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    pub chain_seq: Option<i64>,
+}
+
+/// Recomputes every chain (migration 5's `audit_row_digest`). The first row of a chain may point
+/// at a row the retention purge removed; every later row must hash to its stored hash, link to
+/// its predecessor and follow it without a gap.
+pub fn verify(conn: &mut PgConnection) -> QueryResult<Option<BrokenLink>> {
+    diesel::sql_query(
+        "SELECT id, org_id, chain_seq FROM (
+             SELECT a.id, a.org_id, a.chain_seq, a.row_hash, a.prev_hash,
+                    audit_row_digest(a.prev_hash, a) AS expected,
+                    lag(a.row_hash) OVER w AS prev_actual,
+                    lag(a.chain_seq) OVER w AS prev_seq,
+                    row_number() OVER w AS n
+               FROM audit_events a
+             WINDOW w AS (PARTITION BY a.org_id ORDER BY a.chain_seq, a.id)
+         ) x
+         WHERE row_hash IS DISTINCT FROM expected
+            OR (n > 1 AND (prev_hash IS DISTINCT FROM prev_actual
+                           OR chain_seq IS DISTINCT FROM prev_seq + 1))
+         ORDER BY id
+         LIMIT 1",
+    )
+    .get_result(conn)
+    .optional()
+}
+
+pub fn count(conn: &mut PgConnection) -> QueryResult<i64> {
+    use super::schema::audit_events::dsl::*;
+    audit_events.count().get_result(conn)
+}
+
+/// Retention (SPEC §7): deletes events older than `days`. The only deletion the append-only
+/// trigger lets through, and only within this transaction.
+pub fn purge_older_than(conn: &mut PgConnection, days: i64) -> QueryResult<usize> {
+    conn.transaction(|conn| {
+        diesel::sql_query("SET LOCAL sandbox_portal.audit_purge = 'on'").execute(conn)?;
+        diesel::sql_query(
+            "DELETE FROM audit_events WHERE occurred_at < now() - make_interval(days => $1)",
+        )
+        .bind::<diesel::sql_types::Integer, _>(i32::try_from(days).unwrap_or(i32::MAX))
+        .execute(conn)
+    })
+}

@@ -17,6 +17,7 @@ diesel::table! {
         details -> Jsonb,
         prev_hash -> Nullable<Bytea>,
         row_hash -> Nullable<Bytea>,
+        chain_seq -> Nullable<Int8>,
     }
 }
 

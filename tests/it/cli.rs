@@ -4,7 +4,7 @@ use sandbox_portal::domain::role::Role;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-fn cli(db_url: &str, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+pub(crate) fn cli(db_url: &str, args: &[&str], stdin: Option<&str>) -> std::process::Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sandbox-portal"))
         .args(args)
         .env("DATABASE_URL", db_url)

@@ -3,6 +3,7 @@
 mod helpers;
 
 mod api;
+mod audit;
 mod auth;
 mod cli;
 mod migrations;
