@@ -22,11 +22,14 @@ BEGIN
     -- One writer per chain at a time; the lock is held until commit, and the query below (a
     -- new snapshot) then sees the previous writer's row.
     PERFORM pg_advisory_xact_lock(hashtext('audit:' || coalesce(NEW.org_id::text, '-')));
-    SELECT row_hash, chain_seq INTO last
-      FROM audit_events
-     WHERE org_id IS NOT DISTINCT FROM NEW.org_id AND chain_seq IS NOT NULL
-     ORDER BY chain_seq DESC
-     LIMIT 1;
+    -- Two forms so each is an index scan on (org_id, chain_seq DESC); IS NOT DISTINCT FROM is not.
+    IF NEW.org_id IS NULL THEN
+        SELECT row_hash, chain_seq INTO last FROM audit_events
+         WHERE org_id IS NULL AND chain_seq IS NOT NULL ORDER BY chain_seq DESC LIMIT 1;
+    ELSE
+        SELECT row_hash, chain_seq INTO last FROM audit_events
+         WHERE org_id = NEW.org_id AND chain_seq IS NOT NULL ORDER BY chain_seq DESC LIMIT 1;
+    END IF;
     NEW.chain_seq := coalesce(last.chain_seq, 0) + 1;
     NEW.prev_hash := last.row_hash;
     NEW.row_hash := audit_row_digest(last.row_hash, NEW);
