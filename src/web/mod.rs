@@ -1,5 +1,6 @@
 //! Server-rendered pages. Each handler answers a full page, or the fragment when htmx asks
 //! (`HX-Request`), so every URL also works with JavaScript off.
+pub mod audit;
 pub mod login;
 pub mod support;
 pub mod tokens;
@@ -12,6 +13,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     login::routes(cfg);
     tokens::routes(cfg);
     support::routes(cfg);
+    audit::routes(cfg);
 }
 
 pub fn html(status: actix_web::http::StatusCode, body: String) -> HttpResponse {

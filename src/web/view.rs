@@ -11,6 +11,7 @@ pub struct UserBadge {
     pub username: String,
     pub role_label: &'static str,
     pub is_support: bool,
+    pub sees_audit: bool,
 }
 
 impl Chrome {
@@ -20,6 +21,7 @@ impl Chrome {
                 username: user.username.clone(),
                 role_label: user.role.label(),
                 is_support: user.role == crate::domain::role::Role::Support,
+                sees_audit: user.role.can(crate::domain::role::Action::ViewAuditLog),
             }),
             csrf: user.csrf.clone(),
         }

@@ -97,3 +97,106 @@ async fn the_retention_purge_removes_only_old_events_and_the_chain_still_verifie
             .is_err()
     );
 }
+
+#[actix_web::test]
+async fn the_audit_log_page_shows_own_org_events_with_filters_and_pages() {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    let (other, _) = app.org("Globex");
+    app.add_token(other.id, "theirs");
+    let b = app.login_as("alice", Role::OrgAdmin, &[org.id]).await;
+    let url = token_url(org.id, token.id, "reveal");
+    for _ in 0..55 {
+        b.hx_post(&url, &[]).await;
+    }
+    let page = b.text("/admin/audit-log").await;
+    assert!(page.contains("REVEAL_TOKEN"));
+    assert!(!page.contains("theirs"), "another org's events stay hidden");
+    assert_eq!(
+        page.matches("<tr>").count(),
+        1 + 50,
+        "header row and 50 events"
+    );
+    let next = page
+        .split("&amp;before=")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("an older-events link")
+        .to_owned();
+    let older = b.text(&format!("/admin/audit-log?before={next}")).await;
+    assert!(older.contains("LOGIN") && older.contains("ADD_TOKEN"));
+
+    let logins = b.text("/admin/audit-log?action=LOGIN").await;
+    assert!(logins.contains("LOGIN") && !logins.contains("REVEAL_TOKEN</td>"));
+    let today = chrono::Utc::now().date_naive();
+    let yesterday = today.pred_opt().unwrap();
+    let none = b.text(&format!("/admin/audit-log?to={yesterday}")).await;
+    assert!(none.contains("No events match."));
+    let some = b
+        .text(&format!("/admin/audit-log?from={today}&user=alice"))
+        .await;
+    assert!(some.contains("REVEAL_TOKEN"));
+    assert_eq!(b.get("/admin/audit-log?from=yesterday").await.status(), 400);
+}
+
+#[actix_web::test]
+async fn the_audit_log_exports_as_csv_with_the_same_filters() {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    app.user("alice", Role::OrgAdmin, &[org.id]);
+    let mut b = app.client();
+    assert_eq!(b.login("alice", PASSWORD).await.status(), 303);
+    b.refresh_csrf().await;
+    b.hx_post(&token_url(org.id, token.id, "reveal"), &[]).await;
+    // A name a spreadsheet would run as a formula.
+    assert_eq!(
+        b.hx_post(&add_url(org.id), &[("name", "=SUM(1)")])
+            .await
+            .status(),
+        201
+    );
+    let res = b.get("/admin/audit-log.csv").await;
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let csv = res.text().await.unwrap();
+    assert!(csv.starts_with("time,actor,role,org,action"));
+    assert!(csv.contains("REVEAL_TOKEN") && csv.contains("ADD_TOKEN"));
+    let only = b.text("/admin/audit-log.csv?action=REVEAL_TOKEN").await;
+    assert_eq!(only.lines().count(), 2, "{only}");
+    assert!(
+        csv.contains(",'=SUM(1),"),
+        "formula cells are defused: {csv}"
+    );
+    assert!(!csv.contains(",=SUM(1),"));
+}
+
+#[actix_web::test]
+async fn who_may_read_the_audit_log() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.org("Acme");
+    let (other, _) = app.org("Globex");
+    for (name, role, status) in [
+        ("admin", Role::OrgAdmin, 200),
+        ("viewer", Role::OrgViewer, 200),
+        ("connector", Role::ConnectorAdmin, 403),
+        ("partner", Role::PartnerViewer, 403),
+    ] {
+        let b = app.login_as(name, role, &[org.id]).await;
+        assert_eq!(b.get("/admin/audit-log").await.status(), status, "{name}");
+        assert_eq!(
+            b.get("/admin/audit-log.csv").await.status(),
+            status,
+            "{name}"
+        );
+    }
+    let s = app.login_as_support("sam").await;
+    let all = s.text("/admin/audit-log").await;
+    assert!(all.contains(&org.id.to_string()) && all.contains(&other.id.to_string()));
+    let one = s.text(&format!("/admin/audit-log?org={}", other.id)).await;
+    assert!(!one.contains(&format!("<code>{}</code>", org.id)));
+}

@@ -1,0 +1,338 @@
+//! Audit log (SPEC §5, §7): org admins and viewers see their org's events, support every org's.
+//! Filters by action, user and date range; keyset pagination; CSV export streamed page by page.
+use super::html;
+use super::view::{Chrome, exact, iso};
+use crate::auth::extract::{Authorized, ViewAuditLog};
+use crate::db::audit::{self, EventRow, Filter};
+use crate::error::AppError;
+use crate::state::AppState;
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Deserialize;
+use uuid::Uuid;
+
+const PAGE_SIZE: i64 = 50;
+const CSV_CHUNK: i64 = 1000;
+
+pub const ACTIONS: &[&str] = &[
+    "LOGIN",
+    "LOGOUT",
+    "REVEAL_TOKEN",
+    "ADD_TOKEN",
+    "RENAME_TOKEN",
+    "REGENERATE_TOKEN",
+    "DELETE_TOKEN",
+    "DISABLE_TOKEN",
+    "ENABLE_TOKEN",
+    "DISABLE_ORG_API",
+    "ENABLE_ORG_API",
+    "THRESHOLD_DISABLE",
+    "SUBSCRIPTION_CHANGE",
+    "LIMITS_CHANGE",
+    "PROVISION_ORG",
+    "CREATE_USER",
+];
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/admin/audit-log", web::get().to(page))
+        .route("/admin/audit-log.csv", web::get().to(csv_export));
+}
+
+#[derive(Deserialize, Default)]
+struct Query {
+    action: Option<String>,
+    user: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    org: Option<String>,
+    /// Keyset cursor: microseconds since the epoch and id of the last row shown.
+    before: Option<String>,
+}
+
+pub struct Row {
+    pub time: String,
+    pub time_iso: String,
+    pub actor: String,
+    pub role: String,
+    pub org: String,
+    pub action: String,
+    pub resource: String,
+    pub interface: String,
+    pub result: String,
+    pub ip: String,
+    pub details: String,
+}
+
+#[derive(Template)]
+#[template(path = "audit_log.html")]
+struct Page {
+    chrome: Chrome,
+    actions: &'static [&'static str],
+    action: String,
+    user: String,
+    from: String,
+    to: String,
+    org: String,
+    all_orgs: bool,
+    rows: Vec<Row>,
+    filters_q: String,
+    next: Option<String>,
+}
+
+fn non_empty(s: &Option<String>) -> Option<String> {
+    s.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+fn date(field: &str, raw: &Option<String>) -> Result<Option<NaiveDate>, AppError> {
+    non_empty(raw)
+        .map(|s| {
+            NaiveDate::parse_from_str(&s, "%Y-%m-%d").map_err(|_| {
+                AppError::BadRequest(format!("{field} must be a date like 2026-11-28."))
+            })
+        })
+        .transpose()
+}
+
+/// The filter the caller may have: their own orgs, or any org (or one) for support.
+fn filter_for(auth: &Authorized<ViewAuditLog>, q: &Query) -> Result<Filter, AppError> {
+    let orgs = if auth.user.role.sees_all_orgs() {
+        match non_empty(&q.org) {
+            Some(o) => Some(vec![Uuid::parse_str(&o).map_err(|_| {
+                AppError::BadRequest("The organization filter must be an organization id.".into())
+            })?]),
+            None => None,
+        }
+    } else {
+        Some(auth.user.org_ids.clone())
+    };
+    let action = non_empty(&q.action);
+    if let Some(a) = &action
+        && !ACTIONS.contains(&a.as_str())
+    {
+        return Err(AppError::BadRequest(format!("Unknown action \"{a}\".")));
+    }
+    let from = date("From", &q.from)?;
+    let to = date("To", &q.to)?;
+    if let (Some(f), Some(t)) = (from, to)
+        && f > t
+    {
+        return Err(AppError::BadRequest(
+            "The date range ends before it starts.".into(),
+        ));
+    }
+    Ok(Filter {
+        orgs,
+        action,
+        actor: non_empty(&q.user),
+        from: from
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|t| t.and_utc()),
+        // "To" includes that whole day.
+        until: to
+            .and_then(|d| d.succ_opt())
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|t| t.and_utc()),
+    })
+}
+
+fn cursor(raw: &Option<String>) -> Result<Option<(DateTime<Utc>, i64)>, AppError> {
+    let Some(raw) = non_empty(raw) else {
+        return Ok(None);
+    };
+    let bad = || AppError::BadRequest("The page link is malformed.".into());
+    let (micros, id) = raw.split_once('_').ok_or_else(bad)?;
+    let t = DateTime::from_timestamp_micros(micros.parse().map_err(|_| bad())?).ok_or_else(bad)?;
+    Ok(Some((t, id.parse().map_err(|_| bad())?)))
+}
+
+fn row(e: &EventRow) -> Row {
+    Row {
+        time: exact(&e.occurred_at),
+        time_iso: iso(&e.occurred_at),
+        actor: e.actor.clone(),
+        role: e.actor_role.clone().unwrap_or_default(),
+        org: e.org_id.map(|o| o.to_string()).unwrap_or_default(),
+        action: e.action.clone(),
+        resource: e.resource_name.clone().unwrap_or_default(),
+        interface: e.interface.clone(),
+        result: e.result.clone(),
+        ip: e.client_ip.clone().unwrap_or_default(),
+        details: if e.details.as_object().is_some_and(|o| o.is_empty()) {
+            String::new()
+        } else {
+            e.details.to_string()
+        },
+    }
+}
+
+fn filters_query(q: &Query) -> String {
+    let mut ser = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in [
+        ("action", &q.action),
+        ("user", &q.user),
+        ("from", &q.from),
+        ("to", &q.to),
+        ("org", &q.org),
+    ] {
+        if let Some(v) = non_empty(v) {
+            ser.append_pair(k, &v);
+        }
+    }
+    ser.finish()
+}
+
+async fn page(
+    state: web::Data<AppState>,
+    auth: Authorized<ViewAuditLog>,
+    query: web::Query<Query>,
+) -> Result<HttpResponse, AppError> {
+    let q = query.into_inner();
+    let filter = filter_for(&auth, &q)?;
+    let before = cursor(&q.before)?;
+    let mut events = state
+        .db(move |c| Ok(audit::page(c, &filter, before, PAGE_SIZE + 1)?))
+        .await?;
+    let more = events.len() as i64 > PAGE_SIZE;
+    events.truncate(PAGE_SIZE as usize);
+    let next = match (more, events.last()) {
+        (true, Some(last)) => Some(format!(
+            "{}_{}",
+            last.occurred_at.timestamp_micros(),
+            last.id
+        )),
+        _ => None,
+    };
+    let body = Page {
+        chrome: Chrome::for_user(&auth.user),
+        actions: ACTIONS,
+        action: non_empty(&q.action).unwrap_or_default(),
+        user: non_empty(&q.user).unwrap_or_default(),
+        from: non_empty(&q.from).unwrap_or_default(),
+        to: non_empty(&q.to).unwrap_or_default(),
+        org: non_empty(&q.org).unwrap_or_default(),
+        all_orgs: auth.user.role.sees_all_orgs(),
+        rows: events.iter().map(row).collect(),
+        filters_q: filters_query(&q),
+        next,
+    }
+    .render()
+    .map_err(anyhow::Error::from)?;
+    Ok(html(StatusCode::OK, body))
+}
+
+/// The whole filtered log as CSV, fetched and sent a page at a time so memory stays flat.
+async fn csv_export(
+    state: web::Data<AppState>,
+    auth: Authorized<ViewAuditLog>,
+    query: web::Query<Query>,
+) -> Result<HttpResponse, AppError> {
+    let filter = filter_for(&auth, &query)?;
+    let header_row = csv_bytes(&[
+        "time",
+        "actor",
+        "role",
+        "org",
+        "action",
+        "resource_id",
+        "resource_name",
+        "interface",
+        "result",
+        "client_ip",
+        "details",
+    ])?;
+    let state = state.into_inner();
+    let pages = futures_util::stream::unfold(
+        (Some(None::<(DateTime<Utc>, i64)>), filter),
+        move |(cursor, filter)| {
+            let state = state.clone();
+            async move {
+                let before = cursor?;
+                let f = filter.clone();
+                let fetched = state
+                    .db(move |c| Ok(audit::page(c, &f, before, CSV_CHUNK)?))
+                    .await;
+                let events = match fetched {
+                    Ok(e) => e,
+                    Err(e) => {
+                        tracing::error!(error = %e, "audit CSV export stopped");
+                        return Some((
+                            Err(actix_web::error::ErrorInternalServerError("export failed")),
+                            (None, filter),
+                        ));
+                    }
+                };
+                let next = (events.len() as i64 == CSV_CHUNK)
+                    .then(|| events.last().map(|l| (l.occurred_at, l.id)));
+                let mut chunk = Vec::new();
+                for e in &events {
+                    match csv_event(e) {
+                        Ok(bytes) => chunk.extend_from_slice(&bytes),
+                        Err(err) => {
+                            return Some((
+                                Err(actix_web::error::ErrorInternalServerError(err.to_string())),
+                                (None, filter),
+                            ));
+                        }
+                    }
+                }
+                if events.is_empty() {
+                    return None;
+                }
+                Some((Ok(web::Bytes::from(chunk)), (next, filter)))
+            }
+        },
+    );
+    let body =
+        futures_util::stream::once(async move { Ok(web::Bytes::from(header_row)) }).chain(pages);
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"audit-log.csv\"",
+        ))
+        .streaming(body))
+}
+
+use futures_util::StreamExt;
+
+fn csv_bytes(fields: &[&str]) -> Result<Vec<u8>, AppError> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(fields).map_err(anyhow::Error::from)?;
+    w.into_inner()
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("{e}")))
+}
+
+/// Spreadsheets run a cell that starts with = + - @ as a formula; audit text is partly typed by
+/// strangers (the username of a failed login), so such cells get a leading apostrophe (OWASP).
+fn cell(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}").into()
+    } else {
+        s.into()
+    }
+}
+
+fn csv_event(e: &EventRow) -> Result<Vec<u8>, AppError> {
+    let resource_id = e.resource_id.map(|r| r.to_string()).unwrap_or_default();
+    let org = e.org_id.map(|o| o.to_string()).unwrap_or_default();
+    let time = iso(&e.occurred_at);
+    let details = e.details.to_string();
+    csv_bytes(&[
+        &time,
+        &cell(&e.actor),
+        e.actor_role.as_deref().unwrap_or(""),
+        &org,
+        &e.action,
+        &resource_id,
+        &cell(e.resource_name.as_deref().unwrap_or("")),
+        &e.interface,
+        &e.result,
+        e.client_ip.as_deref().unwrap_or(""),
+        &cell(&details),
+    ])
+}
