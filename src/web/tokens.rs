@@ -62,6 +62,8 @@ pub struct Ctx {
     pub csrf: String,
     pub can_reveal: bool,
     pub can_manage: bool,
+    /// Cloud Connector admins see this page as the Cloud Connector Portal's view-only page.
+    pub connector: bool,
 }
 
 pub struct Row {
@@ -185,6 +187,7 @@ fn ctx<P: Permission>(scope: &OrgScope<P>) -> Ctx {
         csrf: scope.user.csrf.clone(),
         can_reveal: scope.user.role.can(Action::RevealToken),
         can_manage: scope.user.role.can(Action::ManageTokens),
+        connector: scope.user.role == crate::domain::role::Role::ConnectorAdmin,
     }
 }
 

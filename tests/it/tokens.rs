@@ -308,6 +308,11 @@ async fn view_only_users_see_no_controls_and_a_forced_post_is_refused() {
         assert!(!page.contains("Delete token"), "{name}");
         assert!(!page.contains("Rename token"), "{name}");
         assert_eq!(page.contains("Show token"), may_reveal, "{name}");
+        assert_eq!(
+            page.contains("Cloud Connector Portal"),
+            role == Role::ConnectorAdmin,
+            "{name}: connector admins get the Cloud Connector Portal's view-only page"
+        );
         for action in ["regenerate", "delete", "rename"] {
             let res = b
                 .post_form(&token_url(org.id, token.id, action), &[("name", "x")])
