@@ -139,17 +139,16 @@ pub fn find_by_digest(conn: &mut PgConnection, digest: &[u8]) -> QueryResult<Opt
         .optional()
 }
 
-/// Calls made today (UTC) by each of the given tokens.
-pub fn calls_on(
+/// Calls per token and day from `since` on (days without calls have no row).
+pub fn calls_since(
     conn: &mut PgConnection,
     token_ids: &[Uuid],
-    day: NaiveDate,
-) -> QueryResult<HashMap<Uuid, i32>> {
-    let rows: Vec<(Uuid, i32)> = u::table
-        .filter(u::token_id.eq_any(token_ids).and(u::day.eq(day)))
-        .select((u::token_id, u::calls))
-        .load(conn)?;
-    Ok(rows.into_iter().collect())
+    since: NaiveDate,
+) -> QueryResult<Vec<(Uuid, NaiveDate, i32)>> {
+    u::table
+        .filter(u::token_id.eq_any(token_ids).and(u::day.ge(since)))
+        .select((u::token_id, u::day, u::calls))
+        .load(conn)
 }
 
 pub fn today() -> NaiveDate {

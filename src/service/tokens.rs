@@ -16,7 +16,11 @@ use uuid::Uuid;
 pub struct TokenView {
     pub token: Token,
     pub calls_today: i32,
+    /// Calls per UTC day over the last `HISTORY_DAYS` days, oldest first, today last.
+    pub history: Vec<i32>,
 }
+
+pub const HISTORY_DAYS: usize = 14;
 
 pub fn facts(conn: &mut PgConnection, org: &Org) -> QueryResult<OrgFacts> {
     Ok(OrgFacts {
@@ -31,12 +35,27 @@ pub fn facts(conn: &mut PgConnection, org: &Org) -> QueryResult<OrgFacts> {
 pub fn list(conn: &mut PgConnection, org_id: Uuid) -> QueryResult<Vec<TokenView>> {
     let rows = tokens::list(conn, org_id)?;
     let ids: Vec<Uuid> = rows.iter().map(|t| t.id).collect();
-    let calls = tokens::calls_on(conn, &ids, tokens::today())?;
+    let today = tokens::today();
+    let first = today - chrono::Duration::days(HISTORY_DAYS as i64 - 1);
+    let mut history: std::collections::HashMap<Uuid, Vec<i32>> =
+        ids.iter().map(|id| (*id, vec![0; HISTORY_DAYS])).collect();
+    for (token_id, day, calls) in tokens::calls_since(conn, &ids, first)? {
+        let slot = (day - first).num_days();
+        if let (Some(days), Ok(slot)) = (history.get_mut(&token_id), usize::try_from(slot))
+            && let Some(v) = days.get_mut(slot)
+        {
+            *v = calls;
+        }
+    }
     Ok(rows
         .into_iter()
-        .map(|token| TokenView {
-            calls_today: calls.get(&token.id).copied().unwrap_or(0),
-            token,
+        .map(|token| {
+            let history = history.remove(&token.id).unwrap_or_default();
+            TokenView {
+                calls_today: history.last().copied().unwrap_or(0),
+                history,
+                token,
+            }
         })
         .collect())
 }

@@ -79,6 +79,7 @@ pub struct Row {
     pub last_modified_iso: String,
     pub last_used: Option<(String, String, String)>,
     pub calls_today: i32,
+    pub spark: super::view::Sparkline,
     pub can_rename: bool,
     pub can_regenerate_delete: bool,
     pub editing: bool,
@@ -117,6 +118,7 @@ struct Page {
     token_count: usize,
     dialog: Option<Dialog>,
     flash: Option<(&'static str, String)>,
+    quota: super::view::Gauge,
 }
 
 #[derive(Template)]
@@ -156,6 +158,8 @@ struct Loaded {
     facts: OrgFacts,
     tokens: Vec<TokenView>,
     orgs: Vec<(Uuid, String)>,
+    /// Today's (calls, submissions) of the org.
+    usage: (i32, i32),
 }
 
 async fn load<P: Permission>(state: &AppState, scope: &OrgScope<P>) -> Result<Loaded, AppError> {
@@ -170,11 +174,13 @@ async fn load<P: Permission>(state: &AppState, scope: &OrgScope<P>) -> Result<Lo
             } else {
                 orgs::by_ids(c, &granted)?
             };
+            let usage = orgs::usage_on(c, org_id, chrono::Utc::now().date_naive())?;
             Ok(Loaded {
                 org,
                 facts,
                 tokens,
                 orgs: choices.into_iter().map(|o| (o.id, o.name)).collect(),
+                usage,
             })
         })
         .await
@@ -215,6 +221,7 @@ fn to_row(view: &TokenView, facts: &OrgFacts, ctx: &Ctx, rs: &RowState) -> Row {
             .last_used_at
             .map(|u| (relative(&u, now), exact(&u), iso(&u))),
         calls_today: view.calls_today,
+        spark: super::view::sparkline(&view.history, "Calls"),
         can_rename: ctx.can_manage && facts.may_rename().is_ok(),
         can_regenerate_delete: ctx.can_manage
             && facts
@@ -304,6 +311,7 @@ fn render_page<P: Permission>(
         banners: banners(&loaded.org, &loaded.facts, &loaded.tokens),
         token_limit: loaded.org.token_limit,
         token_count: loaded.tokens.len(),
+        quota: super::view::gauge(i64::from(loaded.usage.1), i64::from(loaded.org.daily_quota)),
         org: loaded.org,
         orgs: loaded.orgs,
         base_url: base_url.to_owned(),

@@ -50,9 +50,83 @@ pub fn relative(t: &DateTime<Utc>, now: DateTime<Utc>) -> String {
     }
 }
 
+/// A small inline SVG line of daily values (no chart library in the browser).
+pub struct Sparkline {
+    /// `points` of an SVG polyline in a 84×20 box.
+    pub points: String,
+    pub label: String,
+}
+
+pub fn sparkline(values: &[i32], what: &str) -> Sparkline {
+    const W: f64 = 84.0;
+    const H: f64 = 20.0;
+    let peak = values.iter().copied().max().unwrap_or(0).max(1);
+    let step = if values.len() > 1 {
+        W / (values.len() - 1) as f64
+    } else {
+        0.0
+    };
+    let points = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let y = H - 2.0 - f64::from(*v) / f64::from(peak) * (H - 4.0);
+            format!("{:.1},{:.1}", i as f64 * step, y)
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let total: i64 = values.iter().map(|v| i64::from(*v)).sum();
+    Sparkline {
+        points,
+        label: format!(
+            "{what} over the last {} days: {total} in all, at most {} in a day",
+            values.len(),
+            values.iter().copied().max().unwrap_or(0)
+        ),
+    }
+}
+
+/// How much of a daily allowance is used, for a bar gauge.
+pub struct Gauge {
+    pub used: i64,
+    pub allowed: i64,
+    /// 0 to 100, for the bar's width.
+    pub percent: u32,
+    /// "ok", "warn" (80 % and more) or "full".
+    pub level: &'static str,
+}
+
+pub fn gauge(used: i64, allowed: i64) -> Gauge {
+    let percent = if allowed <= 0 {
+        100
+    } else {
+        ((used.max(0) * 100) / allowed).min(100) as u32
+    };
+    Gauge {
+        used,
+        allowed,
+        percent,
+        level: match percent {
+            100 => "full",
+            80..=99 => "warn",
+            _ => "ok",
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sparklines_and_gauges_scale_to_their_box() {
+        let s = sparkline(&[0, 5, 10], "Calls");
+        assert_eq!(s.points, "0.0,18.0 42.0,10.0 84.0,2.0");
+        assert!(s.label.contains("15 in all"));
+        assert_eq!(gauge(85, 100).level, "warn");
+        assert_eq!(gauge(150, 100).percent, 100);
+        assert_eq!(gauge(0, 0).level, "full");
+    }
 
     #[test]
     fn relative_times_read_naturally() {

@@ -65,6 +65,10 @@ async fn an_accepted_submission_is_recorded_and_counted() {
     let page = b.text(PAGE).await;
     assert!(page.contains("just now"));
     assert!(page.contains("class=\"num\">1</td>"));
+    // The usage pictures: a 14-day sparkline per token and the quota gauge.
+    assert!(page.contains("Calls over the last 14 days: 1 in all"));
+    assert!(page.contains("<strong>1</strong> of 100 daily quota"));
+    assert!(page.contains("aria-label=\"1% of the daily quota used\""));
 }
 
 fn md5_of(data: &[u8]) -> String {
