@@ -76,6 +76,7 @@ pub struct Row {
     pub disabled_reason: Option<String>,
     pub last_modified_by: String,
     pub last_modified_on: String,
+    pub last_modified_exact: String,
     pub last_modified_iso: String,
     pub last_used: Option<(String, String, String)>,
     pub calls_today: i32,
@@ -215,7 +216,8 @@ fn to_row(view: &TokenView, facts: &OrgFacts, ctx: &Ctx, rs: &RowState) -> Row {
         status_label: state.status.label(),
         disabled_reason: state.provider_reason,
         last_modified_by: t.last_modified_by.clone(),
-        last_modified_on: exact(&t.last_modified_at),
+        last_modified_on: super::view::short(&t.last_modified_at),
+        last_modified_exact: exact(&t.last_modified_at),
         last_modified_iso: iso(&t.last_modified_at),
         last_used: t
             .last_used_at
