@@ -1,6 +1,7 @@
 //! The one integration-test binary: the real app over HTTP against a real PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 mod helpers;
+mod matrix;
 
 mod api;
 mod audit;
