@@ -27,8 +27,11 @@ struct Ids {
     doomed: Uuid,
 }
 
-/// (method, path, form) for one web route against the given org and tokens.
-fn routes(ids: &Ids) -> Vec<(&'static str, String, Vec<(&'static str, String)>)> {
+/// Method, path and form fields of one request.
+type Call = (&'static str, String, Vec<(&'static str, String)>);
+
+/// One request per web route, against the given org and tokens.
+fn routes(ids: &Ids) -> Vec<Call> {
     let (o, t, d) = (ids.org, ids.token, ids.doomed);
     vec![
         ("GET", page_of(o), vec![]),
