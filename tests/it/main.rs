@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod cli;
 mod migrations;
+mod plans;
 mod submission;
 mod support;
 mod tokens;
