@@ -1040,6 +1040,9 @@ async fn the_role_matrix_of_section_4_holds_for_every_api_route() {
     let revealers = [OrgAdmin, OrgViewer, ConnectorAdmin];
     let anyone: &[Role] = &all;
     let future = later(30);
+    // An org nobody below is granted: its objects must be 404 for every org-bound role.
+    let (foreign, f1) = app.org("Foreign");
+    let (f2, _) = app.add_token(foreign.id, "two");
 
     for role in all.iter().copied().map(Some).chain([None]) {
         let label = role.map_or("anonymous", |r| r.as_str());
@@ -1168,6 +1171,41 @@ async fn the_role_matrix_of_section_4_holds_for_every_api_route() {
             SPEC_ROUTES.len() - 1,
             "every route but login (the setup) is in the table"
         );
+        // First, as the table ends by logging out: another org's objects, for roles bound
+        // to their own orgs, are never revealed to exist.
+        if matches!(role, Some(r) if r != Support) {
+            let (fo, fa, fb) = (foreign.id, f1.id, f2.id);
+            let elsewhere: Vec<(Method, String, Option<Value>)> = vec![
+                (Method::GET, tokens_of(fo), None),
+                (Method::POST, tokens_of(fo), Some(json!({}))),
+                (Method::POST, tok(fo, fa, "reveal"), None),
+                (Method::PUT, tok(fo, fa, ""), Some(json!({ "name": "x" }))),
+                (Method::POST, tok(fo, fa, "regenerate"), None),
+                (Method::DELETE, tok(fo, fb, ""), None),
+                (
+                    Method::GET,
+                    format!("/sandbox/report/quota?orgId={fo}"),
+                    None,
+                ),
+            ];
+            for (method, path, body) in elsewhere {
+                let res = api.call(method.clone(), &path, body).await;
+                assert_eq!(
+                    res.status.as_u16(),
+                    404,
+                    "{label}: {method} {path}: {}",
+                    res.body
+                );
+            }
+            // Their token through my org: unknown here, once the role may reveal at all.
+            let res = api.call(Method::POST, &tok(o, fa, "reveal"), None).await;
+            let want = if role.is_some_and(|r| revealers.contains(&r)) {
+                404
+            } else {
+                403
+            };
+            assert_eq!(res.status.as_u16(), want, "{label}: their token via my org");
+        }
         for (method, path, body, allowed, ok) in table {
             let expected = match role {
                 None if path == "/openapi.json" => ok,
@@ -1187,6 +1225,11 @@ async fn the_role_matrix_of_section_4_holds_for_every_api_route() {
             }
         }
     }
+    assert_eq!(
+        app.tokens(foreign.id).len(),
+        2,
+        "nothing happened to the foreign org"
+    );
 }
 
 async fn submission_status(app: &TestApp, value: &TokenValue) -> u16 {
