@@ -18,14 +18,6 @@ impl SubscriptionStatus {
             None => SubscriptionStatus::None,
         }
     }
-
-    pub fn as_api(self) -> &'static str {
-        match self {
-            SubscriptionStatus::Active => "ACTIVE",
-            SubscriptionStatus::Expired => "EXPIRED",
-            SubscriptionStatus::None => "NONE",
-        }
-    }
 }
 
 /// What the policy needs to know about an organization, read in the same transaction as the change.
@@ -131,14 +123,6 @@ impl TokenStatus {
             TokenStatus::Enabled => "Enabled",
             TokenStatus::ProviderDisabled => "Disabled",
             TokenStatus::SubscriptionExpired => "Disabled (subscription expired)",
-        }
-    }
-
-    pub fn as_api(self) -> &'static str {
-        if self.is_disabled() {
-            "DISABLED"
-        } else {
-            "ENABLED"
         }
     }
 }
@@ -282,7 +266,7 @@ mod tests {
             org_off.token_state(None).reason().as_deref(),
             Some(ORG_DISABLED_REASON)
         );
-        assert_eq!(facts().token_state(None).status.as_api(), "ENABLED");
+        assert!(!facts().token_state(None).status.is_disabled());
         assert_eq!(
             expired.may_reveal_via_api(),
             Err(Refusal::SubscriptionExpired)
