@@ -29,9 +29,10 @@ pub async fn log_in(
         client_ip: client_ip(req),
     };
     let st = state.clone();
-    let outcome = state
-        .db(move |c| users::authenticate(c, &st.dummy_hash, &username, &password, actor))
-        .await?;
+    let outcome = actix_web::web::block(move || {
+        users::authenticate(&st.pool, &st.dummy_hash, &username, &password, actor)
+    })
+    .await??;
     if let Ok((user, _)) = &outcome {
         start(session, user)?;
     }

@@ -55,16 +55,32 @@ pub fn insert(
     Ok(user)
 }
 
-/// (failures so far, time of the last failure) for a typed username, known or not.
-pub fn throttle_state(
+/// Counts this attempt as a failure up front, unless the backoff still runs: then the seconds
+/// left. The row lock makes parallel attempts take turns; a successful login clears the row.
+pub fn reserve_attempt(
     conn: &mut PgConnection,
     username_key: &str,
-) -> QueryResult<Option<(i32, DateTime<Utc>)>> {
-    lt::table
+    backoff_secs: impl Fn(i32) -> i64,
+) -> QueryResult<Option<i64>> {
+    // A row to lock even for a first attempt, so a first burst takes turns too.
+    diesel::insert_into(lt::table)
+        .values(lt::username.eq(username_key))
+        .on_conflict_do_nothing()
+        .execute(conn)?;
+    let state: Option<(i32, DateTime<Utc>)> = lt::table
         .find(username_key)
         .select((lt::failures, lt::last_failure_at))
+        .for_update()
         .first(conn)
-        .optional()
+        .optional()?;
+    if let Some((failures, last)) = state {
+        let wait = backoff_secs(failures) - (Utc::now() - last).num_seconds();
+        if wait > 0 {
+            return Ok(Some(wait));
+        }
+    }
+    record_failure(conn, username_key)?;
+    Ok(None)
 }
 
 pub fn record_failure(conn: &mut PgConnection, username_key: &str) -> QueryResult<()> {

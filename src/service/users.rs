@@ -1,12 +1,12 @@
 //! Users: creation and authentication with a failed-login backoff.
 use super::unique_as_conflict;
 use crate::auth::password;
+use crate::db::DbPool;
 use crate::db::audit::{self, Actor, Event};
 use crate::db::models::User;
 use crate::db::{orgs, users};
 use crate::domain::role::Role;
 use crate::error::AppError;
-use chrono::Utc;
 use diesel::prelude::*;
 use serde_json::json;
 use uuid::Uuid;
@@ -44,8 +44,12 @@ impl LoginFailure {
 /// Checks a login. Unknown users, disabled users and wrong passwords give the same answer after
 /// the same argon2 work. The outer error is a fault; the inner one is a refused login, whose audit
 /// row and failure count are committed.
+///
+/// Two short transactions around the argon2 check, which runs with no connection held (a flood
+/// of logins must not starve the pool). The first takes this attempt's place in the backoff under
+/// the throttle row's lock, so parallel guesses cannot all slip through one window.
 pub fn authenticate(
-    conn: &mut PgConnection,
+    pool: &DbPool,
     dummy_hash: &str,
     username: &str,
     password_given: &str,
@@ -54,7 +58,20 @@ pub fn authenticate(
     let typed: String = username.trim().chars().take(100).collect();
     let key = typed.to_lowercase();
     actor.name = typed.clone();
-    conn.transaction(|conn| {
+    let fail = |conn: &mut PgConnection, actor: &Actor, org_id, reason: &str| {
+        audit::record(
+            conn,
+            actor,
+            Event {
+                org_id,
+                action: "LOGIN",
+                resource: None,
+                success: false,
+                details: json!({ "reason": reason }),
+            },
+        )
+    };
+    let reserved = pool.get()?.transaction(|conn| {
         let user = users::find_by_username(conn, &typed)?;
         let org_id = match &user {
             Some(u) => single_org(conn, u.id)?,
@@ -62,57 +79,45 @@ pub fn authenticate(
         };
         actor.user_id = user.as_ref().map(|u| u.id);
         actor.role = user.as_ref().and_then(|u| u.role.parse().ok());
-        let fail = |conn: &mut PgConnection, actor: &Actor, reason: &str| {
+        if let Some(wait) = users::reserve_attempt(conn, &key, backoff_secs)? {
+            fail(conn, &actor, org_id, "throttled")?;
+            return Ok::<_, AppError>(Err(LoginFailure::Throttled {
+                retry_after: wait.unsigned_abs(),
+            }));
+        }
+        Ok(Ok((user, org_id)))
+    })?;
+    let (user, org_id) = match reserved {
+        Ok(found) => found,
+        Err(throttled) => return Ok(Err(throttled)),
+    };
+    let ok = match &user {
+        Some(u) => password::verify(password_given, &u.password_hash) && !u.disabled,
+        None => {
+            password::verify(password_given, dummy_hash);
+            false
+        }
+    };
+    let role = user.as_ref().and_then(|u| u.role.parse::<Role>().ok());
+    pool.get()?.transaction(|conn| match (ok, user, role) {
+        (true, Some(user), Some(role)) => {
+            users::clear_failures(conn, &key)?;
             audit::record(
                 conn,
-                actor,
+                &actor,
                 Event {
                     org_id,
                     action: "LOGIN",
                     resource: None,
-                    success: false,
-                    details: json!({ "reason": reason }),
+                    success: true,
+                    details: json!({}),
                 },
-            )
-        };
-        if let Some((failures, last)) = users::throttle_state(conn, &key)? {
-            let wait = backoff_secs(failures) - (Utc::now() - last).num_seconds();
-            if wait > 0 {
-                fail(conn, &actor, "throttled")?;
-                return Ok(Err(LoginFailure::Throttled {
-                    retry_after: wait as u64,
-                }));
-            }
+            )?;
+            Ok(Ok((user, role)))
         }
-        let ok = match &user {
-            Some(u) => password::verify(password_given, &u.password_hash) && !u.disabled,
-            None => {
-                password::verify(password_given, dummy_hash);
-                false
-            }
-        };
-        let role = user.as_ref().and_then(|u| u.role.parse::<Role>().ok());
-        match (ok, user, role) {
-            (true, Some(user), Some(role)) => {
-                users::clear_failures(conn, &key)?;
-                audit::record(
-                    conn,
-                    &actor,
-                    Event {
-                        org_id,
-                        action: "LOGIN",
-                        resource: None,
-                        success: true,
-                        details: json!({}),
-                    },
-                )?;
-                Ok(Ok((user, role)))
-            }
-            _ => {
-                users::record_failure(conn, &key)?;
-                fail(conn, &actor, "bad credentials")?;
-                Ok(Err(LoginFailure::BadCredentials))
-            }
+        _ => {
+            fail(conn, &actor, org_id, "bad credentials")?;
+            Ok(Err(LoginFailure::BadCredentials))
         }
     })
 }

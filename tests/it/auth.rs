@@ -246,3 +246,27 @@ async fn the_login_form_never_redirects_to(next: &str) {
         .unwrap();
     assert_eq!(res.headers()["location"], PAGE);
 }
+
+#[actix_web::test]
+async fn parallel_guesses_take_turns_in_the_backoff() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.org("Acme");
+    app.user("alice", Role::OrgAdmin, &[org.id]);
+    let browsers: Vec<Browser> = (0..12).map(|_| app.client()).collect();
+    let statuses: Vec<u16> = futures::future::join_all(
+        browsers
+            .into_iter()
+            .map(|mut b| async move { b.login("alice", "a wrong guess").await.status().as_u16() }),
+    )
+    .await;
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 401).count(),
+        5,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        7,
+        "{statuses:?}"
+    );
+}
