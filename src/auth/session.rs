@@ -30,7 +30,14 @@ pub async fn log_in(
     };
     let st = state.clone();
     let outcome = actix_web::web::block(move || {
-        users::authenticate(&st.pool, &st.dummy_hash, &username, &password, actor)
+        users::authenticate(
+            &st.pool,
+            &st.keys,
+            &st.dummy_hash,
+            &username,
+            &password,
+            actor,
+        )
     })
     .await??;
     if let Ok((user, _)) = &outcome {

@@ -78,16 +78,25 @@ fn checksum(body: &str) -> String {
 pub struct TokenKeys {
     cipher: Aes256Gcm,
     digest_key: [u8; 32],
+    pseudonym_key: [u8; 32],
 }
 
 impl TokenKeys {
     pub fn derive(secret: &[u8]) -> Self {
         let enc_key = derive_subkey(secret, b"sandbox-portal token encryption v1");
         let digest_key = derive_subkey(secret, b"sandbox-portal token digest v1");
+        let pseudonym_key = derive_subkey(secret, b"sandbox-portal pseudonyms v1");
         TokenKeys {
             cipher: Aes256Gcm::new(&enc_key.into()),
             digest_key,
+            pseudonym_key,
         }
+    }
+
+    /// A stable keyed stand-in for text that must not be stored as typed (a username nobody has,
+    /// which may well be a password typed in the wrong box).
+    pub fn pseudonym(&self, text: &str) -> String {
+        hex::encode(hmac_sha256(&self.pseudonym_key, text.as_bytes()))
     }
 
     /// Keyed hash of a value: what the database stores and is searched by.

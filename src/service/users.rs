@@ -50,14 +50,16 @@ impl LoginFailure {
 /// the throttle row's lock, so parallel guesses cannot all slip through one window.
 pub fn authenticate(
     pool: &DbPool,
+    keys: &crate::domain::token::TokenKeys,
     dummy_hash: &str,
     username: &str,
     password_given: &str,
     mut actor: Actor,
 ) -> Result<Result<(User, Role), LoginFailure>, AppError> {
     let typed: String = username.trim().chars().take(100).collect();
-    let key = typed.to_lowercase();
-    actor.name = typed.clone();
+    // Neither the throttle table nor the audit trail keeps a name as typed: it may be a password.
+    let key = keys.pseudonym(&typed.to_lowercase());
+    actor.name = format!("unknown user {}", &key[..12]);
     let fail = |conn: &mut PgConnection, actor: &Actor, org_id, reason: &str| {
         audit::record(
             conn,
@@ -77,6 +79,9 @@ pub fn authenticate(
             Some(u) => single_org(conn, u.id)?,
             None => None,
         };
+        if let Some(u) = &user {
+            actor.name = u.username.clone();
+        }
         actor.user_id = user.as_ref().map(|u| u.id);
         actor.role = user.as_ref().and_then(|u| u.role.parse().ok());
         if let Some(wait) = users::reserve_attempt(conn, &key, backoff_secs)? {

@@ -54,9 +54,13 @@ async fn logins_and_failures_are_audited_without_the_password() {
         .map(|r| r.1.as_str())
         .collect();
     assert_eq!(logins, ["FAILURE", "SUCCESS"]);
+    // A password typed into the username box is not kept as typed either.
+    b.login("hunter2-in-the-wrong-box", "x").await;
     let dump = app.audit_dump();
     assert!(!dump.contains("wrong-password-123"));
     assert!(!dump.contains(PASSWORD));
+    assert!(!dump.contains("hunter2-in-the-wrong-box"));
+    assert!(dump.contains("unknown user "));
 }
 
 #[actix_web::test]
