@@ -88,6 +88,16 @@ pub enum UserCommand {
         #[arg(long = "org")]
         orgs: Vec<Uuid>,
     },
+    /// Disable a user: their sessions end at once and they can no longer log in.
+    Disable {
+        #[arg(long)]
+        username: String,
+    },
+    /// Let a disabled user log in again.
+    Enable {
+        #[arg(long)]
+        username: String,
+    },
 }
 
 impl clap::ValueEnum for Role {
@@ -244,6 +254,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut conn = migrated_conn(&db.url)?;
             let n = db::audit::purge_older_than(&mut conn, days)?;
             println!("purged {n} audit events older than {days} days");
+            Ok(())
+        }
+        Command::User(UserCommand::Disable { username }) => {
+            let mut conn = migrated_conn(&db.url)?;
+            service::users::set_disabled(&mut conn, &Actor::cli(), &username, true)
+                .map_err(cli_error)?;
+            println!("{username} is disabled; their sessions have ended");
+            Ok(())
+        }
+        Command::User(UserCommand::Enable { username }) => {
+            let mut conn = migrated_conn(&db.url)?;
+            service::users::set_disabled(&mut conn, &Actor::cli(), &username, false)
+                .map_err(cli_error)?;
+            println!("{username} is enabled");
             Ok(())
         }
         Command::User(UserCommand::Create {

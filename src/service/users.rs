@@ -222,3 +222,51 @@ pub fn create(
         Ok(user)
     })
 }
+
+/// SPEC §9: disabling a user ends their sessions at once. The session generation moves on too,
+/// so a session that somehow survived the delete is refused by the extractor all the same.
+pub fn set_disabled(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    username: &str,
+    disabled: bool,
+) -> Result<User, AppError> {
+    use crate::db::schema::users as u;
+    conn.transaction(|conn| {
+        let user = users::find_by_username(conn, username.trim())?.ok_or_else(|| {
+            AppError::BadRequest(format!("There is no user named \"{}\".", username.trim()))
+        })?;
+        let user: User = diesel::update(u::table.find(user.id))
+            .set((
+                u::disabled.eq(disabled),
+                u::session_generation.eq(u::session_generation + 1),
+            ))
+            .returning(User::as_returning())
+            .get_result(conn)?;
+        let ended = crate::db::sessions::delete_for_user(conn, user.id)?;
+        let orgs = users::org_ids(conn, user.id)?;
+        for org in orgs
+            .iter()
+            .copied()
+            .map(Some)
+            .chain(orgs.is_empty().then_some(None))
+        {
+            audit::record(
+                conn,
+                actor,
+                Event {
+                    org_id: org,
+                    action: if disabled {
+                        "DISABLE_USER"
+                    } else {
+                        "ENABLE_USER"
+                    },
+                    resource: Some((user.id, &user.username)),
+                    success: true,
+                    details: json!({ "sessionsEnded": ended }),
+                },
+            )?;
+        }
+        Ok(user)
+    })
+}

@@ -33,6 +33,8 @@ pub const ACTIONS: &[&str] = &[
     "LIMITS_CHANGE",
     "PROVISION_ORG",
     "CREATE_USER",
+    "DISABLE_USER",
+    "ENABLE_USER",
 ];
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

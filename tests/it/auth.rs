@@ -274,3 +274,39 @@ async fn parallel_guesses_take_turns_in_the_backoff() {
         "{statuses:?}"
     );
 }
+
+#[actix_web::test]
+async fn an_idle_session_expires_server_side() {
+    use diesel::prelude::*;
+    use sandbox_portal::db::schema::web_sessions as ws;
+    let app = TestApp::spawn().await;
+    let (org, _) = app.org("Acme");
+    app.user("alice", Role::OrgAdmin, &[org.id]);
+    let mut b = app.client();
+    assert_eq!(b.login("alice", PASSWORD).await.status(), 303);
+    assert_eq!(b.get(PAGE).await.status(), 200);
+    // Each request moves the expiry 30 minutes (SESSION_IDLE_MINUTES) ahead.
+    let expires: Vec<chrono::DateTime<chrono::Utc>> = ws::table
+        .filter(ws::user_id.is_not_null())
+        .select(ws::expires_at)
+        .load(&mut app.conn())
+        .unwrap();
+    let left = expires[0] - chrono::Utc::now();
+    assert!(
+        left > chrono::Duration::minutes(29) && left <= chrono::Duration::minutes(30),
+        "{left}"
+    );
+    // Thirty idle minutes later, as far as the store is concerned:
+    diesel::update(ws::table)
+        .set(ws::expires_at.eq(chrono::Utc::now() - chrono::Duration::seconds(1)))
+        .execute(&mut app.conn())
+        .unwrap();
+    let res = b.get(PAGE).await;
+    assert_eq!(res.status(), 303);
+    assert!(
+        res.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/login")
+    );
+}

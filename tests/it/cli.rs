@@ -148,3 +148,40 @@ async fn demo_seeding_is_idempotent_and_its_printed_logins_work() {
         assert_eq!(b.login(user, password).await.status(), 303, "{user}");
     }
 }
+
+#[actix_web::test]
+async fn disabling_a_user_ends_their_sessions_at_once_and_refuses_their_logins() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.org("Acme");
+    let mut b = app.login_as("alice", Role::OrgAdmin, &[org.id]).await;
+    assert_eq!(b.get(PAGE).await.status(), 200);
+    let out = cli(
+        &app.db.url,
+        &["user", "disable", "--username", "alice"],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let res = b.get(PAGE).await;
+    assert_eq!(res.status(), 303, "the open session ended at once");
+    assert_eq!(b.login("alice", PASSWORD).await.status(), 401);
+    let out = cli(
+        &app.db.url,
+        &["user", "enable", "--username", "alice"],
+        None,
+    );
+    assert!(out.status.success());
+    assert_eq!(b.login("alice", PASSWORD).await.status(), 303);
+    let actions: Vec<String> = app.audit_actions().into_iter().map(|r| r.0).collect();
+    assert!(actions.contains(&"DISABLE_USER".into()) && actions.contains(&"ENABLE_USER".into()));
+    let out = cli(
+        &app.db.url,
+        &["user", "disable", "--username", "nobody"],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("There is no user named"));
+}
