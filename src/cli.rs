@@ -62,13 +62,13 @@ pub enum OrgCommand {
         /// Days of Sandbox subscription from now; without it the org has no subscription.
         #[arg(long)]
         subscription_days: Option<i64>,
-        #[arg(long, default_value_t = 5)]
+        #[arg(long, default_value_t = db::orgs::DEFAULT_TOKEN_LIMIT)]
         token_limit: i32,
         /// Submissions per UTC day (R11).
-        #[arg(long, default_value_t = 100)]
+        #[arg(long, default_value_t = db::orgs::DEFAULT_DAILY_QUOTA)]
         daily_quota: i32,
         /// API calls per UTC day before the org is disabled (R10).
-        #[arg(long, default_value_t = 1000)]
+        #[arg(long, default_value_t = db::orgs::DEFAULT_ABUSE_THRESHOLD)]
         abuse_threshold: i32,
         /// Also print the provisioned token's value (second line), e.g. to hand it to a script.
         #[arg(long)]
@@ -344,9 +344,9 @@ pub fn seed_demo(url: &str, keys: &TokenKeys) -> anyhow::Result<Vec<(String, Rol
             name,
             cloud,
             subscription_expires_at: Some(chrono::Utc::now() + chrono::Duration::days(365)),
-            token_limit: 5,
-            daily_quota: 100,
-            abuse_threshold: 1000,
+            token_limit: db::orgs::DEFAULT_TOKEN_LIMIT,
+            daily_quota: db::orgs::DEFAULT_DAILY_QUOTA,
+            abuse_threshold: db::orgs::DEFAULT_ABUSE_THRESHOLD,
         };
         let (org, _) = service::orgs::provision(conn, keys, &actor, &new).map_err(cli_error)?;
         Ok(org.id)

@@ -258,7 +258,7 @@ async fn resolve_org(
         .db(move |c| {
             let org = match org_id {
                 Some(id) => db::orgs::find(c, id)?,
-                None if sees_all => db::orgs::first_page(c, 1)?.into_iter().next(),
+                None if sees_all => db::orgs::page_after(c, None, None, 1)?.into_iter().next(),
                 None => db::orgs::by_ids(c, &granted)?.into_iter().next(),
             };
             org.ok_or(AppError::NotFound)

@@ -65,15 +65,6 @@ pub fn by_ids(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<Vec<Org>> {
         .load(conn)
 }
 
-/// A first page of orgs for pickers (support sees all orgs; the full console pages by keyset).
-pub fn first_page(conn: &mut PgConnection, limit: i64) -> QueryResult<Vec<Org>> {
-    o::table
-        .order((o::name.asc(), o::id.asc()))
-        .limit(limit)
-        .select(Org::as_select())
-        .load(conn)
-}
-
 /// The schema's column defaults, for callers that let them apply.
 pub const DEFAULT_CLOUD: &str = "zscaler.net";
 pub const DEFAULT_TOKEN_LIMIT: i32 = 5;

@@ -171,7 +171,7 @@ async fn load<P: Permission>(state: &AppState, scope: &OrgScope<P>) -> Result<Lo
         .db(move |c| {
             let ops::Overview { org, facts, tokens } = ops::overview(c, org_id)?;
             let choices = if sees_all {
-                orgs::first_page(c, 200)?
+                orgs::page_after(c, None, None, 200)?
             } else {
                 orgs::by_ids(c, &granted)?
             };
