@@ -123,7 +123,9 @@ impl Application {
                     .wrap(from_fn(csrf::verify))
                     .wrap(from_fn(error::render_errors))
                     .wrap(sessions())
-                    .configure(pages::routes),
+                    .configure(pages::routes)
+                    // An unknown address gets the portal's own 404 page, not an empty body.
+                    .default_service(web::to(not_found)),
             )
         })
         .workers(
@@ -212,6 +214,10 @@ fn session_middleware(
                 .state_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest),
         )
         .build()
+}
+
+async fn not_found() -> Result<HttpResponse, error::AppError> {
+    Err(error::AppError::NotFound)
 }
 
 async fn healthz() -> HttpResponse {

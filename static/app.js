@@ -39,14 +39,77 @@
         dialog.dataset.reopening = "1";
         dialog.close();
       }
-      dialog.returnFocusTo = document.activeElement;
+      // Not document.activeElement: by now the dialog's autofocus button may hold focus.
+      dialog.returnFocus = lastTrigger;
       dialog.showModal();
+    });
+    // Renaming usually means replacing the name: select it so typing does.
+    within(root, ".rename-form input[autofocus]").forEach(function (input) {
+      input.focus();
+      input.select();
     });
   }
 
+  // What opened a dialog, so that closing it puts keyboard focus back there.
+  var lastTrigger = null;
+  // When that control was replaced by the answer (a regenerated row, a panel after a delete),
+  // focus goes to its successor with the same label once htmx has settled.
+  var pendingFocus = null;
+
+  function restoreFocus(target) {
+    if (!target) return;
+    if (target.isConnected) {
+      target.focus();
+      return;
+    }
+    pendingFocus = target.getAttribute("aria-label") || "";
+    settleFocus();
+  }
+
+  function settleFocus() {
+    if (pendingFocus === null) return;
+    var successor = pendingFocus &&
+      document.querySelector('[aria-label="' + CSS.escape(pendingFocus) + '"]');
+    var fallback = document.getElementById("tokens-title") || document.getElementById("main");
+    pendingFocus = null;
+    (successor || fallback).focus();
+  }
+
+  document.addEventListener("htmx:beforeRequest", function (evt) {
+    var elt = evt.detail && evt.detail.elt;
+    if (elt && !elt.closest("dialog")) lastTrigger = elt;
+  });
+  document.addEventListener("htmx:afterSettle", settleFocus);
+
+  // A modal keeps Tab inside it (WAI-ARIA dialog pattern); browsers would let it leave for
+  // their own toolbar.
+  document.addEventListener("keydown", function (evt) {
+    if (evt.key !== "Tab") return;
+    var dialog = document.querySelector("dialog.modal[open]");
+    if (!dialog) return;
+    var items = Array.prototype.filter.call(
+      dialog.querySelectorAll("a[href], button:not([disabled]), input:not([type=hidden]), select, textarea"),
+      function (el) { return el.getClientRects().length > 0; }
+    );
+    if (items.length === 0) return;
+    var first = items[0];
+    var last = items[items.length - 1];
+    if (evt.shiftKey && (document.activeElement === first || !dialog.contains(document.activeElement))) {
+      evt.preventDefault();
+      last.focus();
+    } else if (!evt.shiftKey && (document.activeElement === last || !dialog.contains(document.activeElement))) {
+      evt.preventDefault();
+      first.focus();
+    }
+  });
+
+  // The close event is dispatched later, by when a removed dialog no longer reaches the
+  // document's listener: whoever removes a dialog puts focus back itself.
   function closeDialog(dialog) {
+    var back = dialog.returnFocus;
     if (dialog.open) dialog.close();
     dialog.remove();
+    restoreFocus(back);
   }
 
   document.addEventListener("DOMContentLoaded", function () {
@@ -63,9 +126,8 @@
       delete dialog.dataset.reopening;
       return;
     }
-    var back = dialog.returnFocusTo;
-    dialog.remove();
-    if (back && document.contains(back)) back.focus();
+    // Closed by Esc: still in the document.
+    if (dialog.isConnected) closeDialog(dialog);
   }, true);
 
   document.addEventListener("click", function (evt) {

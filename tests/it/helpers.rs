@@ -47,7 +47,8 @@ impl std::io::Write for LogSink {
 fn install_log_capture() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(
-            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            // The browser driver's chatter is not the app's logs.
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "info,chromiumoxide=error".into()),
         ))
         .with_ansi(false)
         .with_writer(|| LogSink)

@@ -12,3 +12,4 @@ mod plans;
 mod submission;
 mod support;
 mod tokens;
+mod ui;

@@ -1,0 +1,427 @@
+//! The token page's flows in a real browser with JavaScript on (htmx swaps, modal dialogs, the
+//! clipboard), each checked against what PostgreSQL then holds.
+use sandbox_portal::domain::role::Role;
+use uuid::Uuid;
+
+use super::{Chrome, app_and_chrome, js_str, login_new};
+use crate::helpers::{PAGE, page_of};
+
+fn row(id: Uuid) -> String {
+    format!("#token-{id}")
+}
+
+fn value_cell(id: Uuid) -> String {
+    format!("#token-{id} code.token-value")
+}
+
+async fn flash_says(chrome: &Chrome, words: &str) {
+    chrome
+        .wait_until(
+            &format!("a message saying {words:?}"),
+            &format!(
+                "(document.querySelector('#flash') || {{ textContent: '' }}).textContent.includes({})",
+                js_str(words)
+            ),
+        )
+        .await;
+}
+
+/// R3/R4: reveal shows the stored value, hide masks it again, copy puts the value on the
+/// clipboard without ever rendering it.
+#[actix_web::test]
+async fn browser_reveal_hide_and_copy_a_token() {
+    let Some((app, chrome)) = app_and_chrome().await else {
+        return;
+    };
+    let (org, token) = app.org("Acme");
+    login_new(&app, &chrome, "alice", Role::OrgAdmin, &[org.id]).await;
+    assert!(chrome.url().await.contains(PAGE), "lands on the token page");
+    let value = app.value_of(org.id, token.id).expose().to_owned();
+
+    let masked = chrome.text(&value_cell(token.id)).await;
+    assert!(!masked.contains(&value[4..12]), "masked at first: {masked}");
+
+    chrome
+        .click(&format!(
+            "{} button[aria-label^='Show token']",
+            row(token.id)
+        ))
+        .await;
+    chrome
+        .wait_for(&format!("{} code[data-token-value]", row(token.id)))
+        .await;
+    assert_eq!(chrome.text(&value_cell(token.id)).await, value);
+
+    chrome
+        .click(&format!("{} a[aria-label^='Hide token']", row(token.id)))
+        .await;
+    chrome
+        .wait_gone(&format!("{} code[data-token-value]", row(token.id)))
+        .await;
+    assert_eq!(chrome.text(&value_cell(token.id)).await, masked);
+
+    // Copy from the masked row: the value is fetched and written to the clipboard only.
+    chrome
+        .click(&format!(
+            "{} button[aria-label^='Copy token']",
+            row(token.id)
+        ))
+        .await;
+    flash_says(&chrome, "copied to the clipboard").await;
+    let copied: String = chrome.eval("navigator.clipboard.readText()").await;
+    assert_eq!(copied, value, "the clipboard holds the token's value");
+    assert!(
+        !chrome.body_text().await.contains(&value),
+        "copying does not show the value"
+    );
+    // Both the reveal and the copy were audited (R4).
+    let reveals = app
+        .audit_actions()
+        .into_iter()
+        .filter(|a| a.0 == "REVEAL_TOKEN" && a.2 == Some(token.id))
+        .count();
+    assert_eq!(reveals, 2, "{}", app.audit_dump());
+    assert!(app.audit_dump().contains("\"copy\""));
+    chrome.close().await;
+}
+
+/// R1: Add works up to the limit, then disappears and says why.
+#[actix_web::test]
+async fn browser_add_until_the_limit_hides_add_with_its_reason() {
+    let Some((app, chrome)) = app_and_chrome().await else {
+        return;
+    };
+    let (org, _) = app.org("Acme");
+    login_new(&app, &chrome, "alice", Role::OrgAdmin, &[org.id]).await;
+    let add = "form.add-form button[type=submit]";
+    for n in 2..=5 {
+        chrome.fill("#new-token-name", &format!("bot{n}")).await;
+        chrome.click(add).await;
+        flash_says(&chrome, &format!("\"bot{n}\" added")).await;
+        assert_eq!(
+            chrome.text("#tokens-title .count").await,
+            format!("{n} of 5")
+        );
+    }
+    assert_eq!(app.tokens(org.id).len(), 5);
+    assert!(!chrome.exists(add).await, "Add is gone at the limit");
+    let reason = chrome.text("#add-refusal").await;
+    assert!(reason.contains("maximum of 5"), "{reason}");
+    chrome.close().await;
+}
+
+/// R5: Esc cancels the regenerate dialog and nothing changes; confirming replaces the value and
+/// shows the new one.
+#[actix_web::test]
+async fn browser_regenerate_through_the_modal() {
+    let Some((app, chrome)) = app_and_chrome().await else {
+        return;
+    };
+    let (org, token) = app.org("Acme");
+    login_new(&app, &chrome, "alice", Role::OrgAdmin, &[org.id]).await;
+    let old = app.value_of(org.id, token.id).expose().to_owned();
+    let trigger = format!("{} a[aria-label^='Regenerate token']", row(token.id));
+
+    chrome.click(&trigger).await;
+    chrome.wait_until("the dialog to open as a modal", "!!document.querySelector('dialog.modal') && document.querySelector('dialog.modal').matches(':modal')").await;
+    assert!(
+        chrome.eval::<bool>("document.activeElement.type === 'submit' && !!document.activeElement.closest('dialog')").await,
+        "focus starts on the confirm button, not {:?}",
+        chrome.focused().await
+    );
+    chrome.press("Escape").await;
+    chrome.wait_gone("dialog.modal").await;
+    assert!(
+        chrome.focused().await.starts_with("Regenerate token"),
+        "focus returns to the trigger, not {:?}",
+        chrome.focused().await
+    );
+    assert_eq!(
+        app.value_of(org.id, token.id).expose(),
+        old,
+        "Esc changed nothing"
+    );
+
+    chrome.click(&trigger).await;
+    chrome.wait_for("dialog.modal").await;
+    chrome.click("dialog.modal button[type=submit]").await;
+    chrome.wait_gone("dialog.modal").await;
+    chrome
+        .wait_for(&format!("{} code[data-token-value]", row(token.id)))
+        .await;
+    let shown = chrome.text(&value_cell(token.id)).await;
+    let stored = app.value_of(org.id, token.id).expose().to_owned();
+    assert_ne!(stored, old, "the value was replaced");
+    assert_eq!(shown, stored, "the new value is shown");
+    flash_says(&chrome, "regenerated").await;
+    chrome.close().await;
+}
+
+/// R6: delete through the modal removes the row and the token.
+#[actix_web::test]
+async fn browser_delete_through_the_modal() {
+    let Some((app, chrome)) = app_and_chrome().await else {
+        return;
+    };
+    let (org, _) = app.org("Acme");
+    let (extra, _) = app.add_token(org.id, "spare");
+    login_new(&app, &chrome, "alice", Role::OrgAdmin, &[org.id]).await;
+
+    chrome
+        .click(&format!("{} a[aria-label^='Delete token']", row(extra.id)))
+        .await;
+    chrome.wait_for("dialog.modal").await;
+    let title = chrome.text("#dialog-title").await;
+    assert!(title.contains("spare"), "{title}");
+    // The Cancel button closes it without a request.
+    chrome.click("dialog.modal [data-dialog-cancel]").await;
+    chrome.wait_gone("dialog.modal").await;
+    assert_eq!(app.tokens(org.id).len(), 2);
+
+    chrome
+        .click(&format!("{} a[aria-label^='Delete token']", row(extra.id)))
+        .await;
+    chrome.wait_for("dialog.modal").await;
+    chrome.click("dialog.modal button[type=submit]").await;
+    chrome.wait_gone(&row(extra.id)).await;
+    flash_says(&chrome, "\"spare\" deleted").await;
+    assert_eq!(chrome.text("#tokens-title .count").await, "1 of 5");
+    assert!(app.tokens(org.id).iter().all(|t| t.id != extra.id));
+    chrome.close().await;
+}
+
+/// R9: a name that is too long is refused next to the field and nothing is saved; a valid name
+/// is saved.
+#[actix_web::test]
+async fn browser_rename_with_an_error_then_a_valid_name() {
+    let Some((app, chrome)) = app_and_chrome().await else {
+        return;
+    };
+    let (org, token) = app.org("Acme");
+    login_new(&app, &chrome, "alice", Role::OrgAdmin, &[org.id]).await;
+    let before = token.name.clone();
+
+    chrome
+        .click(&format!("{} a[aria-label^='Rename token']", row(token.id)))
+        .await;
+    let field = format!("#name-{}", token.id);
+    chrome.wait_for(&field).await;
+    chrome.fill(&field, "much-too-long-name").await;
+    chrome.press("Enter").await;
+    chrome.wait_for(&format!("#name-error-{}", token.id)).await;
+    let invalid: bool = chrome
+        .eval(&format!(
+            "document.querySelector({}).getAttribute('aria-invalid') === 'true'",
+            js_str(&field)
+        ))
+        .await;
+    assert!(invalid, "the field is marked invalid");
+    assert_eq!(app.tokens(org.id)[0].name, before, "nothing saved");
+
+    chrome.fill(&field, "ci-bot").await;
+    chrome
+        .click(&format!(
+            "{} .rename-form button[type=submit]",
+            row(token.id)
+        ))
+        .await;
+    chrome.wait_gone(&field).await;
+    assert_eq!(
+        chrome.text(&format!("{} .token-name", row(token.id))).await,
+        "ci-bot"
+    );
+    assert_eq!(app.tokens(org.id)[0].name, "ci-bot");
+    chrome.close().await;
+}
+
+/// R12/§4: a view-only admin may look and reveal but sees no control that changes anything; a
+/// partner viewer cannot even reveal.
+#[actix_web::test]
+async fn browser_view_only_users_see_no_controls() {
+    let Some((app, chrome)) = app_and_chrome().await else {
+        return;
+    };
+    let (org, token) = app.org("Acme");
+    login_new(&app, &chrome, "viewer", Role::OrgViewer, &[org.id]).await;
+    chrome.wait_for(&row(token.id)).await;
+    assert_no_management_controls(&chrome).await;
+    assert!(chrome.exists("button[aria-label^='Show token']").await);
+    let note = chrome.text(".add-refusal").await;
+    assert!(note.contains("View-only"), "{note}");
+    chrome.close().await;
+
+    let Some(chrome) = Chrome::launch(&app).await else {
+        return;
+    };
+    login_new(&app, &chrome, "partner", Role::PartnerViewer, &[org.id]).await;
+    chrome.goto(&page_of(org.id)).await;
+    chrome.wait_for(&row(token.id)).await;
+    assert_no_management_controls(&chrome).await;
+    assert!(!chrome.exists("button[aria-label^='Show token']").await);
+    assert!(!chrome.exists("button[aria-label^='Copy token']").await);
+    chrome.close().await;
+}
+
+async fn assert_no_management_controls(chrome: &Chrome) {
+    for control in [
+        "form.add-form",
+        "a[aria-label^='Rename token']",
+        "a[aria-label^='Regenerate token']",
+        "a[aria-label^='Delete token']",
+    ] {
+        assert!(!chrome.exists(control).await, "{control} is shown");
+    }
+}
+
+/// The whole admin flow with the keyboard alone: log in, reveal, add, rename, regenerate (Esc,
+/// then Enter), delete.
+#[actix_web::test]
+async fn browser_keyboard_only_admin_flow() {
+    let Some((app, chrome)) = app_and_chrome().await else {
+        return;
+    };
+    let (org, token) = app.org("Acme");
+    app.user("alice", Role::OrgAdmin, &[org.id]);
+
+    chrome.goto("/login").await;
+    assert_eq!(
+        chrome.eval::<String>("document.activeElement.id").await,
+        "username",
+        "the username field has focus"
+    );
+    chrome.type_text("alice").await;
+    chrome.press("Tab").await;
+    chrome.type_text(crate::helpers::PASSWORD).await;
+    let marker = chrome.mark_document().await;
+    chrome.press("Enter").await;
+    chrome.wait_new_document(marker).await;
+    assert!(chrome.url().await.contains(PAGE), "{}", chrome.url().await);
+
+    // The skip link comes first and takes focus to the content.
+    chrome.press("Tab").await;
+    assert_eq!(chrome.focused().await, "Skip to content");
+
+    // Reveal.
+    chrome.tab_to(&format!("Show token {}", token.name)).await;
+    chrome.press("Enter").await;
+    chrome
+        .wait_for(&format!("{} code[data-token-value]", row(token.id)))
+        .await;
+    assert_eq!(
+        chrome.text(&value_cell(token.id)).await,
+        app.value_of(org.id, token.id).expose()
+    );
+
+    // Add, typing a name in the field.
+    chrome.goto(PAGE).await;
+    chrome.tab_to("Name of the new token (optional)").await;
+    chrome.type_text("kb").await;
+    chrome.press("Enter").await;
+    flash_says(&chrome, "\"kb\" added").await;
+    let added = app
+        .tokens(org.id)
+        .into_iter()
+        .find(|t| t.name == "kb")
+        .expect("token kb was added");
+
+    // Rename the new token.
+    chrome.goto(PAGE).await;
+    chrome.tab_to("Rename token kb").await;
+    chrome.press("Enter").await;
+    let field = format!("#name-{}", added.id);
+    chrome.wait_for(&field).await;
+    chrome
+        .wait_until(
+            "the name field to take focus with the name selected",
+            &format!(
+                "(() => {{ const e = document.querySelector({}); return document.activeElement === e \
+                 && e.selectionStart === 0 && e.selectionEnd === e.value.length; }})()",
+                js_str(&field)
+            ),
+        )
+        .await;
+    // The current name is selected, so typing replaces it.
+    chrome.type_text("kbd").await;
+    chrome.press("Enter").await;
+    chrome.wait_gone(&field).await;
+    let renamed = app.tokens(org.id).into_iter().find(|t| t.id == added.id);
+    assert_eq!(renamed.map(|t| t.name).as_deref(), Some("kbd"));
+
+    // Regenerate: Esc first, then Enter on the focused confirm button.
+    let old = app.value_of(org.id, added.id).expose().to_owned();
+    chrome.goto(PAGE).await;
+    chrome.tab_to("Regenerate token kbd").await;
+    chrome.press("Enter").await;
+    chrome.wait_for("dialog.modal").await;
+    chrome
+        .wait_until(
+            "focus in the dialog",
+            "!!document.activeElement.closest('dialog')",
+        )
+        .await;
+    chrome.press("Escape").await;
+    chrome.wait_gone("dialog.modal").await;
+    assert_eq!(app.value_of(org.id, added.id).expose(), old);
+    assert_eq!(chrome.focused().await, "Regenerate token kbd");
+    chrome.press("Enter").await;
+    chrome.wait_for("dialog.modal").await;
+    chrome
+        .wait_until(
+            "focus on confirm",
+            "document.activeElement.type === 'submit'",
+        )
+        .await;
+    // Tab and Shift+Tab stay inside the modal dialog, wrapping around.
+    for _ in 0..3 {
+        chrome.press("Tab").await;
+        assert!(
+            chrome
+                .eval::<bool>("!!document.activeElement.closest('dialog')")
+                .await,
+            "Tab left the modal dialog for {:?}",
+            chrome.focused().await
+        );
+    }
+    chrome.shift_tab().await;
+    assert!(
+        chrome
+            .eval::<bool>("document.activeElement.type === 'submit'")
+            .await,
+        "Shift+Tab wraps to the confirm button, not {:?}",
+        chrome.focused().await
+    );
+    chrome.press("Enter").await;
+    chrome.wait_gone("dialog.modal").await;
+    chrome
+        .wait_for(&format!("{} code[data-token-value]", row(added.id)))
+        .await;
+    assert_ne!(app.value_of(org.id, added.id).expose(), old);
+    chrome
+        .wait_until(
+            "focus back on the new row's Regenerate",
+            "document.activeElement.getAttribute('aria-label') === 'Regenerate token kbd'",
+        )
+        .await;
+
+    // Delete.
+    chrome.goto(PAGE).await;
+    chrome.tab_to("Delete token kbd").await;
+    chrome.press("Enter").await;
+    chrome.wait_for("dialog.modal").await;
+    chrome
+        .wait_until(
+            "focus on confirm",
+            "document.activeElement.type === 'submit'",
+        )
+        .await;
+    chrome.press("Enter").await;
+    chrome.wait_gone(&row(added.id)).await;
+    assert!(app.tokens(org.id).iter().all(|t| t.id != added.id));
+    chrome
+        .wait_until(
+            "focus on the token list's heading",
+            "document.activeElement.id === 'tokens-title'",
+        )
+        .await;
+    chrome.close().await;
+}
