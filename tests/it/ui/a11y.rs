@@ -5,9 +5,10 @@ use sandbox_portal::domain::role::Role;
 use super::{Chrome, app_and_chrome, axe_source, login_new};
 use crate::helpers::{PAGE, page_of};
 
-/// Checks the page with axe-core and saves its screenshots.
+/// Checks the page with axe-core and for sideways overflow, and saves its screenshots.
 async fn look_at(chrome: &Chrome, axe: &str, name: &str) {
     chrome.assert_accessible(name, axe).await;
+    chrome.assert_fits(name).await;
     chrome.screenshots(name).await;
 }
 

@@ -524,6 +524,28 @@ impl Chrome {
         self.viewport(DESKTOP).await;
     }
 
+    /// Fails if the page, or a table in it, has to be scrolled sideways at either viewport:
+    /// controls past the edge are controls people miss.
+    pub async fn assert_fits(&self, name: &str) {
+        for size in [DESKTOP, PHONE] {
+            self.viewport(size).await;
+            let overflow: Vec<String> = self
+                .eval(
+                    "[document.documentElement, ...document.querySelectorAll('.table-wrap')] \
+                     .filter(e => e.scrollWidth > e.clientWidth + 1) \
+                     .map(e => `${e.className || e.tagName}: ${e.scrollWidth} > ${e.clientWidth}`)",
+                )
+                .await;
+            assert!(
+                overflow.is_empty(),
+                "{name} at {}x{} overflows sideways: {overflow:?}",
+                size.0,
+                size.1
+            );
+        }
+        self.viewport(DESKTOP).await;
+    }
+
     /// Runs axe-core on the page at both viewports and fails on any serious or critical
     /// violation, listing each with the elements it found.
     pub async fn assert_accessible(&self, name: &str, axe: &str) {
