@@ -273,8 +273,8 @@ async fn assert_no_management_controls(chrome: &Chrome) {
     }
 }
 
-/// The whole admin flow with the keyboard alone: log in, reveal, add, rename, regenerate (Esc,
-/// then Enter), delete.
+/// The whole admin flow with the keyboard alone: log in, reveal, copy, add, rename, regenerate
+/// (Esc, then Enter), delete.
 #[actix_web::test]
 async fn browser_keyboard_only_admin_flow() {
     let Some((app, chrome)) = app_and_chrome().await else {
@@ -309,6 +309,17 @@ async fn browser_keyboard_only_admin_flow() {
         .await;
     assert_eq!(
         chrome.text(&value_cell(token.id)).await,
+        app.value_of(org.id, token.id).expose()
+    );
+
+    // Copy, from the keyboard too.
+    chrome.tab_to(&format!("Copy token {}", token.name)).await;
+    chrome.press("Enter").await;
+    flash_says(&chrome, "copied to the clipboard").await;
+    assert_eq!(
+        chrome
+            .eval::<String>("navigator.clipboard.readText()")
+            .await,
         app.value_of(org.id, token.id).expose()
     );
 
