@@ -245,6 +245,7 @@ fn browser_error(req: &actix_web::HttpRequest, status: StatusCode, message: &str
         chrome: crate::web::view::Chrome {
             user: None,
             csrf: String::new(),
+            section: "",
         },
         status: status.as_u16(),
         title: status.canonical_reason().unwrap_or("Error"),

@@ -210,7 +210,7 @@ async fn page(
         _ => None,
     };
     let body = Page {
-        chrome: Chrome::for_user(&auth.user),
+        chrome: Chrome::for_user(&auth.user, "audit"),
         actions: ACTIONS,
         action: non_empty(&q.action).unwrap_or_default(),
         user: non_empty(&q.user).unwrap_or_default(),

@@ -72,6 +72,7 @@ async fn login_form(session: Session, q: web::Query<NextParam>) -> Result<HttpRe
         chrome: Chrome {
             user: None,
             csrf: csrf::ensure_token(&session)?,
+            section: "",
         },
         username: String::new(),
         error: None,
@@ -113,6 +114,7 @@ async fn login(
                 chrome: Chrome {
                     user: None,
                     csrf: csrf::ensure_token(&session)?,
+                    section: "",
                 },
                 username: form.username.chars().take(100).collect(),
                 error: Some(failure.message()),

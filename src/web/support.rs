@@ -155,7 +155,7 @@ fn render_orgs(
         })
         .collect();
     let page = OrgsPage {
-        chrome: Chrome::for_user(&auth.user),
+        chrome: Chrome::for_user(&auth.user, "orgs"),
         q,
         rows,
         next: next.map(|n| crate::error::urlencode(&n)),
@@ -284,7 +284,7 @@ async fn render_org(
         })
         .await?;
     let page = OrgPage {
-        chrome: Chrome::for_user(&auth.user),
+        chrome: Chrome::for_user(&auth.user, "orgs"),
         subscription: subscription_text(&overview.org),
         expired: overview.facts.subscription != SubscriptionStatus::Active,
         tokens: support_tokens(&overview.facts, &overview.tokens),

@@ -309,7 +309,7 @@ fn render_page<P: Permission>(
         .collect();
     let (add_allowed, add_refusal) = add_state(&loaded.facts, &ctx);
     let page = Page {
-        chrome: Chrome::for_user(&scope.user),
+        chrome: Chrome::for_user(&scope.user, "tokens"),
         banners: banners(&loaded.org, &loaded.facts, &loaded.tokens),
         token_limit: loaded.org.token_limit,
         token_count: loaded.tokens.len(),

@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 pub struct Chrome {
     pub user: Option<UserBadge>,
     pub csrf: String,
+    /// Which main-navigation entry is the current page ("tokens", "orgs", "audit" or "").
+    pub section: &'static str,
 }
 
 pub struct UserBadge {
@@ -15,7 +17,7 @@ pub struct UserBadge {
 }
 
 impl Chrome {
-    pub fn for_user(user: &crate::auth::extract::CurrentUser) -> Self {
+    pub fn for_user(user: &crate::auth::extract::CurrentUser, section: &'static str) -> Self {
         Chrome {
             user: Some(UserBadge {
                 username: user.username.clone(),
@@ -24,6 +26,7 @@ impl Chrome {
                 sees_audit: user.role.can(crate::domain::role::Action::ViewAuditLog),
             }),
             csrf: user.csrf.clone(),
+            section,
         }
     }
 }

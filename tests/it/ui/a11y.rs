@@ -81,8 +81,16 @@ async fn browser_admin_pages_are_accessible() {
     chrome.wait_for("#add-refusal").await;
     look_at(&chrome, &axe, "tokens-at-limit").await;
 
+    assert_eq!(
+        chrome.text(".mainnav [aria-current=page]").await,
+        "Sandbox API Token"
+    );
     chrome.goto("/admin/audit-log").await;
     chrome.wait_for("table").await;
+    assert_eq!(
+        chrome.text(".mainnav [aria-current=page]").await,
+        "Audit log"
+    );
     look_at(&chrome, &axe, "audit-log").await;
 
     chrome.goto("/no-such-page").await;
