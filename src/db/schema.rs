@@ -129,8 +129,6 @@ diesel::table! {
 
 diesel::joinable!(org_daily_usage -> organizations (org_id));
 diesel::joinable!(sandbox_api_tokens -> organizations (org_id));
-diesel::joinable!(submissions -> organizations (org_id));
-diesel::joinable!(submissions -> sandbox_api_tokens (token_id));
 diesel::joinable!(token_daily_usage -> sandbox_api_tokens (token_id));
 diesel::joinable!(user_orgs -> organizations (org_id));
 diesel::joinable!(user_orgs -> users (user_id));

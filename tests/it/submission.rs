@@ -71,6 +71,30 @@ async fn an_accepted_submission_is_recorded_and_counted() {
     assert!(page.contains("aria-label=\"1% of the daily quota used\""));
 }
 
+#[actix_web::test]
+async fn a_deleted_tokens_submissions_stay_recorded_under_its_id() {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    let value = app.value_of(org.id, token.id);
+    let (status, body, _) = submit(&app.addr, value.expose(), b"hello").await;
+    assert_eq!(status, 200, "{body}");
+    sandbox_portal::service::tokens::delete(
+        &mut app.conn(),
+        &sandbox_portal::db::audit::Actor::cli(),
+        org.id,
+        token.id,
+    )
+    .unwrap();
+    // A log of who submitted what: deleting the token rewrites none of it.
+    let rows: Vec<(Uuid, Option<Uuid>)> = s::table
+        .select((s::org_id, s::token_id))
+        .load(&mut app.conn())
+        .unwrap();
+    assert_eq!(rows, vec![(org.id, Some(token.id))]);
+    let (status, _, _) = submit(&app.addr, value.expose(), b"hello").await;
+    assert_eq!(status, 401);
+}
+
 fn md5_of(data: &[u8]) -> String {
     use md5::Digest;
     hex::encode(md5::Md5::digest(data))
