@@ -98,6 +98,16 @@ pub enum UserCommand {
         #[arg(long)]
         username: String,
     },
+    /// Change a user's role (and, with --org, their organizations): their sessions end at once.
+    SetRole {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        role: Role,
+        /// Organization id, replacing the current ones (repeat for partner viewers).
+        #[arg(long = "org")]
+        orgs: Vec<Uuid>,
+    },
 }
 
 impl clap::ValueEnum for Role {
@@ -268,6 +278,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             service::users::set_disabled(&mut conn, &Actor::cli(), &username, false)
                 .map_err(cli_error)?;
             println!("{username} is enabled");
+            Ok(())
+        }
+        Command::User(UserCommand::SetRole {
+            username,
+            role,
+            orgs,
+        }) => {
+            let mut conn = migrated_conn(&db.url)?;
+            let orgs = (!orgs.is_empty()).then_some(orgs.as_slice());
+            service::users::change_role(&mut conn, &Actor::cli(), &username, role, orgs)
+                .map_err(cli_error)?;
+            println!("{username} is now {role}; their sessions have ended");
             Ok(())
         }
         Command::User(UserCommand::Create {

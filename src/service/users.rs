@@ -170,34 +170,15 @@ pub fn create(
         ));
     }
     password::check_strength(password_plain).map_err(AppError::BadRequest)?;
-    match (role, org_ids.len()) {
-        (Role::Support, 0) | (Role::PartnerViewer, 1..) => {}
-        (Role::Support, _) => {
-            return Err(AppError::BadRequest(
-                "Support users see every organization; give no organization.".into(),
-            ));
-        }
-        (Role::PartnerViewer, 0) => {
-            return Err(AppError::BadRequest(
-                "A partner viewer needs at least one organization.".into(),
-            ));
-        }
-        (_, 1) => {}
-        _ => {
-            return Err(AppError::BadRequest(format!(
-                "A user with role {role} belongs to exactly one organization."
-            )));
-        }
-    }
+    // The same org given twice is one grant, not a duplicate-key error.
+    let mut org_ids = org_ids.to_vec();
+    org_ids.sort();
+    org_ids.dedup();
+    let org_ids = org_ids.as_slice();
+    check_membership(role, org_ids)?;
     let hash = password::hash(password_plain)?;
     conn.transaction(|conn| {
-        for org in org_ids {
-            if orgs::find(conn, *org)?.is_none() {
-                return Err(AppError::BadRequest(format!(
-                    "There is no organization with id {org}."
-                )));
-            }
-        }
+        check_orgs_exist(conn, org_ids)?;
         let user = users::insert(conn, username, &hash, role.as_str(), org_ids).map_err(|e| {
             unique_as_conflict(e, || format!("The username \"{username}\" is taken."))
         })?;
@@ -264,6 +245,105 @@ pub fn set_disabled(
                     resource: Some((user.id, &user.username)),
                     success: true,
                     details: json!({ "sessionsEnded": ended }),
+                },
+            )?;
+        }
+        Ok(user)
+    })
+}
+
+/// Which organizations a role may be granted: support none (it sees all), a partner viewer one
+/// or more, every other role exactly one.
+fn check_membership(role: Role, org_ids: &[Uuid]) -> Result<(), AppError> {
+    match (role, org_ids.len()) {
+        (Role::Support, 0) | (Role::PartnerViewer, 1..) => {}
+        (Role::Support, _) => {
+            return Err(AppError::BadRequest(
+                "Support users see every organization; give no organization.".into(),
+            ));
+        }
+        (Role::PartnerViewer, 0) => {
+            return Err(AppError::BadRequest(
+                "A partner viewer needs at least one organization.".into(),
+            ));
+        }
+        (_, 1) => {}
+        _ => {
+            return Err(AppError::BadRequest(format!(
+                "A user with role {role} belongs to exactly one organization."
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn check_orgs_exist(conn: &mut PgConnection, org_ids: &[Uuid]) -> Result<(), AppError> {
+    for org in org_ids {
+        if orgs::find(conn, *org)?.is_none() {
+            return Err(AppError::BadRequest(format!(
+                "There is no organization with id {org}."
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// SPEC §9: a role change ends the user's sessions at once, like disabling, so no page keeps the
+/// powers of the old role. `orgs` replaces the user's organizations; None keeps them (and they
+/// must suit the new role).
+pub fn change_role(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    username: &str,
+    role: Role,
+    orgs: Option<&[Uuid]>,
+) -> Result<User, AppError> {
+    use crate::db::schema::{user_orgs as uo, users as u};
+    conn.transaction(|conn| {
+        let user = users::find_by_username(conn, username.trim())?.ok_or_else(|| {
+            AppError::BadRequest(format!("There is no user named \"{}\".", username.trim()))
+        })?;
+        let mut before = users::org_ids(conn, user.id)?;
+        before.sort();
+        let mut after = orgs.map_or_else(|| before.clone(), <[Uuid]>::to_vec);
+        after.sort();
+        after.dedup();
+        check_membership(role, &after)?;
+        check_orgs_exist(conn, &after)?;
+        let user: User = diesel::update(u::table.find(user.id))
+            .set((
+                u::role.eq(role.as_str()),
+                u::session_generation.eq(u::session_generation + 1),
+            ))
+            .returning(User::as_returning())
+            .get_result(conn)?;
+        if after != before {
+            diesel::delete(uo::table.filter(uo::user_id.eq(user.id))).execute(conn)?;
+            let grants: Vec<_> = after
+                .iter()
+                .map(|org| (uo::user_id.eq(user.id), uo::org_id.eq(*org)))
+                .collect();
+            diesel::insert_into(uo::table).values(&grants).execute(conn)?;
+        }
+        let ended = crate::db::sessions::delete_for_user(conn, user.id)?;
+        let mut touched: Vec<Uuid> = before.iter().chain(&after).copied().collect();
+        touched.sort();
+        touched.dedup();
+        for org in touched
+            .iter()
+            .copied()
+            .map(Some)
+            .chain(touched.is_empty().then_some(None))
+        {
+            audit::record(
+                conn,
+                actor,
+                Event {
+                    org_id: org,
+                    action: "CHANGE_ROLE",
+                    resource: Some((user.id, &user.username)),
+                    success: true,
+                    details: json!({ "role": role.as_str(), "orgs": after, "sessionsEnded": ended }),
                 },
             )?;
         }

@@ -35,6 +35,7 @@ pub const ACTIONS: &[&str] = &[
     "CREATE_USER",
     "DISABLE_USER",
     "ENABLE_USER",
+    "CHANGE_ROLE",
 ];
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

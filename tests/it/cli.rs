@@ -185,3 +185,97 @@ async fn disabling_a_user_ends_their_sessions_at_once_and_refuses_their_logins()
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("There is no user named"));
 }
+
+/// SPEC §9: a role change ends the user's sessions at once; the next login has the new role.
+#[actix_web::test]
+async fn changing_a_role_ends_the_users_sessions_at_once() {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    let (other, _) = app.org("Globex");
+    let mut b = app.login_as("alice", Role::OrgAdmin, &[org.id]).await;
+    assert!(b.text(PAGE).await.contains("Add Sandbox API Token"));
+
+    let out = cli(
+        &app.db.url,
+        &[
+            "user",
+            "set-role",
+            "--username",
+            "alice",
+            "--role",
+            "org_viewer",
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(b.get(PAGE).await.status(), 303, "the open session ended");
+    assert_eq!(b.login("alice", PASSWORD).await.status(), 303);
+    b.refresh_csrf().await;
+    let page = b.text(PAGE).await;
+    assert!(page.contains("View-only access"), "now a viewer");
+    let res = b
+        .post_form(&token_url(org.id, token.id, "delete"), &[])
+        .await;
+    assert_eq!(res.status(), 403, "a viewer may not delete");
+
+    // Into a partner viewer of two orgs, given explicitly.
+    let (o1, o2) = (org.id.to_string(), other.id.to_string());
+    let out = cli(
+        &app.db.url,
+        &[
+            "user",
+            "set-role",
+            "--username",
+            "alice",
+            "--role",
+            "partner_viewer",
+            "--org",
+            &o1,
+            "--org",
+            &o2,
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(b.login("alice", PASSWORD).await.status(), 303);
+    assert_eq!(
+        b.get(&page_of(other.id)).await.status(),
+        200,
+        "sees the new org"
+    );
+
+    // A shape the role does not allow is refused and changes nothing.
+    let out = cli(
+        &app.db.url,
+        &[
+            "user",
+            "set-role",
+            "--username",
+            "alice",
+            "--role",
+            "support",
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("give no organization"));
+    assert_eq!(
+        b.get(&page_of(other.id)).await.status(),
+        200,
+        "session kept"
+    );
+    let changes = app
+        .audit_actions()
+        .into_iter()
+        .filter(|a| a.0 == "CHANGE_ROLE")
+        .count();
+    assert_eq!(changes, 1 + 2, "one row per org touched by each change");
+}
