@@ -310,3 +310,26 @@ async fn an_idle_session_expires_server_side() {
             .starts_with("/login")
     );
 }
+
+/// An unknown address is the portal's own 404 page (with its security headers), for visitors
+/// and logged-in users alike; never an empty body the browser replaces with its own.
+#[actix_web::test]
+async fn an_unknown_page_gets_the_portals_404_page() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.org("Acme");
+    let anonymous = app.client();
+    let b = app.login_as("alice", Role::OrgAdmin, &[org.id]).await;
+    for client in [&anonymous, &b] {
+        let res = client.get("/no/such/page").await;
+        assert_eq!(res.status(), 404);
+        assert!(res.headers().contains_key("content-security-policy"));
+        assert!(
+            res.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+        let body = res.text().await.unwrap();
+        assert!(body.contains("does not exist"), "{body}");
+    }
+}
