@@ -172,6 +172,12 @@ pub fn flash_html(kind: &str, message: &str) -> String {
         .unwrap_or_else(|_| String::from("An error occurred."))
 }
 
+/// The default service of a scope: an unknown address is a 404 in the scope's own error format
+/// (JSON for the API, the error page for browsers), never an empty body.
+pub async fn not_found() -> Result<actix_web::HttpResponse, AppError> {
+    Err(AppError::NotFound)
+}
+
 pub fn is_htmx(req: &actix_web::HttpRequest) -> bool {
     req.headers().contains_key("HX-Request")
 }

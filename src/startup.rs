@@ -125,7 +125,7 @@ impl Application {
                     .wrap(sessions())
                     .configure(pages::routes)
                     // An unknown address gets the portal's own 404 page, not an empty body.
-                    .default_service(web::to(not_found)),
+                    .default_service(web::to(error::not_found)),
             )
         })
         .workers(
@@ -214,10 +214,6 @@ fn session_middleware(
                 .state_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest),
         )
         .build()
-}
-
-async fn not_found() -> Result<HttpResponse, error::AppError> {
-    Err(error::AppError::NotFound)
 }
 
 async fn healthz() -> HttpResponse {

@@ -33,11 +33,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     )
     // Path parameters here are ids: one that does not parse names nothing (404, as for web).
     .app_data(web::PathConfig::default().error_handler(|_, _| AppError::NotFound.into()))
-    .default_service(web::to(not_found));
-}
-
-async fn not_found() -> Result<HttpResponse, AppError> {
-    Err(AppError::NotFound)
+    .default_service(web::to(crate::error::not_found));
 }
 
 fn json_error(e: JsonPayloadError) -> AppError {
