@@ -182,24 +182,14 @@ pub fn create(
         let user = users::insert(conn, username, &hash, role.as_str(), org_ids).map_err(|e| {
             unique_as_conflict(e, || format!("The username \"{username}\" is taken."))
         })?;
-        for org in org_ids
-            .iter()
-            .copied()
-            .map(Some)
-            .chain(org_ids.is_empty().then_some(None))
-        {
-            audit::record(
-                conn,
-                actor,
-                Event {
-                    org_id: org,
-                    action: "CREATE_USER",
-                    resource: Some((user.id, &user.username)),
-                    success: true,
-                    details: json!({ "role": role.as_str() }),
-                },
-            )?;
-        }
+        audit_user_event(
+            conn,
+            actor,
+            org_ids,
+            "CREATE_USER",
+            &user,
+            json!({ "role": role.as_str() }),
+        )?;
         Ok(user)
     })
 }
@@ -226,28 +216,19 @@ pub fn set_disabled(
             .get_result(conn)?;
         let ended = crate::db::sessions::delete_for_user(conn, user.id)?;
         let orgs = users::org_ids(conn, user.id)?;
-        for org in orgs
-            .iter()
-            .copied()
-            .map(Some)
-            .chain(orgs.is_empty().then_some(None))
-        {
-            audit::record(
-                conn,
-                actor,
-                Event {
-                    org_id: org,
-                    action: if disabled {
-                        "DISABLE_USER"
-                    } else {
-                        "ENABLE_USER"
-                    },
-                    resource: Some((user.id, &user.username)),
-                    success: true,
-                    details: json!({ "sessionsEnded": ended }),
-                },
-            )?;
-        }
+        let action = if disabled {
+            "DISABLE_USER"
+        } else {
+            "ENABLE_USER"
+        };
+        audit_user_event(
+            conn,
+            actor,
+            &orgs,
+            action,
+            &user,
+            json!({ "sessionsEnded": ended }),
+        )?;
         Ok(user)
     })
 }
@@ -323,30 +304,47 @@ pub fn change_role(
                 .iter()
                 .map(|org| (uo::user_id.eq(user.id), uo::org_id.eq(*org)))
                 .collect();
-            diesel::insert_into(uo::table).values(&grants).execute(conn)?;
+            diesel::insert_into(uo::table)
+                .values(&grants)
+                .execute(conn)?;
         }
         let ended = crate::db::sessions::delete_for_user(conn, user.id)?;
         let mut touched: Vec<Uuid> = before.iter().chain(&after).copied().collect();
         touched.sort();
         touched.dedup();
-        for org in touched
-            .iter()
-            .copied()
-            .map(Some)
-            .chain(touched.is_empty().then_some(None))
-        {
-            audit::record(
-                conn,
-                actor,
-                Event {
-                    org_id: org,
-                    action: "CHANGE_ROLE",
-                    resource: Some((user.id, &user.username)),
-                    success: true,
-                    details: json!({ "role": role.as_str(), "orgs": after, "sessionsEnded": ended }),
-                },
-            )?;
-        }
+        let details = json!({ "role": role.as_str(), "orgs": after, "sessionsEnded": ended });
+        audit_user_event(conn, actor, &touched, "CHANGE_ROLE", &user, details)?;
         Ok(user)
     })
+}
+
+/// One audit row per organization the user belongs to (so each org's log and hash chain shows
+/// it), or one without an organization for a support user.
+fn audit_user_event(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    orgs: &[Uuid],
+    action: &'static str,
+    user: &User,
+    details: serde_json::Value,
+) -> Result<(), AppError> {
+    for org in orgs
+        .iter()
+        .copied()
+        .map(Some)
+        .chain(orgs.is_empty().then_some(None))
+    {
+        audit::record(
+            conn,
+            actor,
+            Event {
+                org_id: org,
+                action,
+                resource: Some((user.id, &user.username)),
+                success: true,
+                details: details.clone(),
+            },
+        )?;
+    }
+    Ok(())
 }

@@ -4,7 +4,8 @@ use sandbox_portal::domain::role::Role;
 use uuid::Uuid;
 
 use super::{Chrome, app_and_chrome, js_str, login_new};
-use crate::helpers::{PAGE, page_of};
+use crate::helpers::{PAGE, TestApp, page_of};
+use sandbox_portal::db::models::{Org, Token};
 
 fn row(id: Uuid) -> String {
     format!("#token-{id}")
@@ -12,6 +13,14 @@ fn row(id: Uuid) -> String {
 
 fn value_cell(id: Uuid) -> String {
     format!("#token-{id} code.token-value")
+}
+
+/// An org with its first token, and a browser logged in as its admin; None where skipped.
+async fn admin_of_acme() -> Option<(TestApp, Chrome, Org, Token)> {
+    let (app, chrome) = app_and_chrome().await?;
+    let (org, token) = app.org("Acme");
+    login_new(&app, &chrome, "alice", Role::OrgAdmin, &[org.id]).await;
+    Some((app, chrome, org, token))
 }
 
 async fn flash_says(chrome: &Chrome, words: &str) {
@@ -30,11 +39,9 @@ async fn flash_says(chrome: &Chrome, words: &str) {
 /// clipboard without ever rendering it.
 #[actix_web::test]
 async fn browser_reveal_hide_and_copy_a_token() {
-    let Some((app, chrome)) = app_and_chrome().await else {
+    let Some((app, chrome, org, token)) = admin_of_acme().await else {
         return;
     };
-    let (org, token) = app.org("Acme");
-    login_new(&app, &chrome, "alice", Role::OrgAdmin, &[org.id]).await;
     assert!(chrome.url().await.contains(PAGE), "lands on the token page");
     let value = app.value_of(org.id, token.id).expose().to_owned();
 
@@ -88,11 +95,9 @@ async fn browser_reveal_hide_and_copy_a_token() {
 /// R1: Add works up to the limit, then disappears and says why.
 #[actix_web::test]
 async fn browser_add_until_the_limit_hides_add_with_its_reason() {
-    let Some((app, chrome)) = app_and_chrome().await else {
+    let Some((app, chrome, org, _)) = admin_of_acme().await else {
         return;
     };
-    let (org, _) = app.org("Acme");
-    login_new(&app, &chrome, "alice", Role::OrgAdmin, &[org.id]).await;
     let add = "form.add-form button[type=submit]";
     for n in 2..=5 {
         chrome.fill("#new-token-name", &format!("bot{n}")).await;
@@ -114,11 +119,9 @@ async fn browser_add_until_the_limit_hides_add_with_its_reason() {
 /// shows the new one.
 #[actix_web::test]
 async fn browser_regenerate_through_the_modal() {
-    let Some((app, chrome)) = app_and_chrome().await else {
+    let Some((app, chrome, org, token)) = admin_of_acme().await else {
         return;
     };
-    let (org, token) = app.org("Acme");
-    login_new(&app, &chrome, "alice", Role::OrgAdmin, &[org.id]).await;
     let old = app.value_of(org.id, token.id).expose().to_owned();
     let trigger = format!("{} a[aria-label^='Regenerate token']", row(token.id));
 
@@ -194,11 +197,9 @@ async fn browser_delete_through_the_modal() {
 /// is saved.
 #[actix_web::test]
 async fn browser_rename_with_an_error_then_a_valid_name() {
-    let Some((app, chrome)) = app_and_chrome().await else {
+    let Some((app, chrome, org, token)) = admin_of_acme().await else {
         return;
     };
-    let (org, token) = app.org("Acme");
-    login_new(&app, &chrome, "alice", Role::OrgAdmin, &[org.id]).await;
     let before = token.name.clone();
 
     chrome
