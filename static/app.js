@@ -43,8 +43,11 @@
       dialog.returnFocus = lastTrigger;
       dialog.showModal();
     });
-    // Renaming usually means replacing the name: select it so typing does.
+    // Renaming usually means replacing the name: select it so typing does. This runs when htmx
+    // has settled, a moment after the field appeared: whoever already started typing keeps
+    // what they typed.
     within(root, ".rename-form input[autofocus]").forEach(function (input) {
+      if (input.value !== input.defaultValue) return;
       input.focus();
       input.select();
     });

@@ -273,6 +273,18 @@ impl Chrome {
         }
     }
 
+    /// Waits until htmx has finished swapping and settling. New content is wired up (hx-post
+    /// and the like) only when it settles, about 20 ms after it appears: a control used before
+    /// that would act as a plain link or form. A person cannot be that fast; the harness can.
+    /// Without JavaScript the classes never appear and this returns at once.
+    pub async fn wait_settled(&self) {
+        self.wait_until(
+            "htmx to settle",
+            "document.querySelector('.htmx-added, .htmx-settling, .htmx-swapping, .htmx-request') === null",
+        )
+        .await;
+    }
+
     pub async fn wait_for(&self, selector: &str) {
         self.wait_until(
             &format!("{selector} to appear"),
@@ -332,28 +344,44 @@ impl Chrome {
     /// Scrolled into view by DevTools rather than chromiumoxide's `Element::click`, which waits
     /// on a page-script callback that never comes when JavaScript is off.
     pub async fn click(&self, selector: &str) {
-        self.wait_for(selector).await;
-        let element = self
-            .page
-            .find_element(selector)
-            .await
-            .unwrap_or_else(|e| panic!("find {selector}: {e}"));
-        self.page
-            .execute(
-                ScrollIntoViewIfNeededParams::builder()
-                    .backend_node_id(element.backend_node_id)
-                    .build(),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("scroll to {selector}: {e}"));
-        let point = element
-            .clickable_point()
-            .await
-            .unwrap_or_else(|e| panic!("{selector} cannot be clicked: {e}"));
-        self.page
-            .click(point)
-            .await
-            .unwrap_or_else(|e| panic!("click {selector}: {e}"));
+        let deadline = Instant::now() + WAIT;
+        loop {
+            self.wait_for(selector).await;
+            self.wait_settled().await;
+            // An htmx swap can replace the element between finding it and clicking it (the
+            // old node is then detached and has no box): find it again, until the deadline.
+            let point = match self.page.find_element(selector).await {
+                Ok(element) => {
+                    let scrolled = self
+                        .page
+                        .execute(
+                            ScrollIntoViewIfNeededParams::builder()
+                                .backend_node_id(element.backend_node_id)
+                                .build(),
+                        )
+                        .await;
+                    match scrolled {
+                        Ok(_) => element.clickable_point().await.map_err(|e| e.to_string()),
+                        Err(e) => Err(e.to_string()),
+                    }
+                }
+                Err(e) => Err(e.to_string()),
+            };
+            match point {
+                Ok(point) => {
+                    self.page
+                        .click(point)
+                        .await
+                        .unwrap_or_else(|e| panic!("click {selector}: {e}"));
+                    return;
+                }
+                Err(e) => assert!(
+                    Instant::now() < deadline,
+                    "{selector} could not be clicked: {e}"
+                ),
+            }
+            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Clicks, then waits for the document that the click navigated to.
@@ -387,6 +415,7 @@ impl Chrome {
     /// Focuses a field and types into it with key events, replacing what was there.
     pub async fn fill(&self, selector: &str, value: &str) {
         self.wait_for(selector).await;
+        self.wait_settled().await;
         let _: bool = self
             .eval(&format!(
                 "(() => {{ const e = document.querySelector({}); e.focus(); e.select(); return true; }})()",
@@ -418,6 +447,7 @@ impl Chrome {
     }
 
     async fn press_with(&self, key: &str, modifiers: i64) {
+        self.wait_settled().await;
         let (code, vk, text) = match key {
             "Tab" => ("Tab", 9, None),
             "Enter" => ("Enter", 13, Some("\r")),
