@@ -148,9 +148,29 @@ fn run(rx: &Mutex<Receiver<Pending>>, conn: PgConnection, url: &str) {
     }
 }
 
-/// Records a batch with one call of `sandbox_record_batch` (migration 3): the org lock, the
-/// re-check of every token against the database, the exact R10/R11 counting, the writes and the
-/// R10 disable with its SYSTEM audit row, in one transaction and one round trip.
+#[diesel::declare_sql_function]
+extern "SQL" {
+    /// Migration 8: the whole batch in one statement when every call is a plain acceptance,
+    /// otherwise `sandbox_record_batch` (migration 3) call by call, in the same transaction.
+    #[allow(clippy::too_many_arguments)]
+    fn sandbox_record_batch_fast(
+        digests: Array<Bytea>,
+        orgs: Array<SqlUuid>,
+        endpoint: Array<Nullable<Text>>,
+        md5: Array<Nullable<Text>>,
+        sha256: Array<Nullable<Text>>,
+        size: Array<Nullable<BigInt>>,
+        file_type: Array<Nullable<Text>>,
+        virus: Array<Nullable<Text>>,
+        now: Timestamptz,
+    ) -> Array<Text>;
+}
+
+/// Records a batch with one call of a database function: the org lock, the re-check of every
+/// token against the database, the exact R10/R11 counting, the writes and the R10 disable with
+/// its SYSTEM audit row, in one transaction and one round trip. Built with the query builder,
+/// not `sql_query`, so that diesel prepares it once per connection instead of parsing and
+/// planning it for every batch.
 fn commit(
     conn: &mut PgConnection,
     batch: &[Pending],
@@ -176,31 +196,16 @@ fn commit(
         file_type.push(s.map(|s| s.file_type.as_str()));
         virus.push(s.and_then(|s| s.virus_name.as_deref()));
     }
-    let row: RecordedBatch = diesel::sql_query(
-        "SELECT sandbox_record_batch($1, $2, $3, $4, $5, $6, $7, $8, $9) AS outcomes",
-    )
-    .bind::<Array<Bytea>, _>(&digests)
-    .bind::<Array<SqlUuid>, _>(&orgs)
-    .bind::<Array<Nullable<Text>>, _>(&endpoint)
-    .bind::<Array<Nullable<Text>>, _>(&md5)
-    .bind::<Array<Nullable<Text>>, _>(&sha256)
-    .bind::<Array<Nullable<BigInt>>, _>(&size)
-    .bind::<Array<Nullable<Text>>, _>(&file_type)
-    .bind::<Array<Nullable<Text>>, _>(&virus)
-    .bind::<Timestamptz, _>(now)
+    let outcomes: Vec<String> = diesel::select(sandbox_record_batch_fast(
+        digests, orgs, endpoint, md5, sha256, size, file_type, virus, now,
+    ))
     .get_result(conn)?;
-    if row.outcomes.len() != batch.len() {
+    if outcomes.len() != batch.len() {
         return Err(diesel::result::Error::DeserializationError(
             "sandbox_record_batch answered a different number of outcomes".into(),
         ));
     }
-    Ok(row.outcomes.iter().map(|o| Outcome::from_sql(o)).collect())
-}
-
-#[derive(QueryableByName)]
-struct RecordedBatch {
-    #[diesel(sql_type = Array<Text>)]
-    outcomes: Vec<String>,
+    Ok(outcomes.iter().map(|o| Outcome::from_sql(o)).collect())
 }
 
 impl Outcome {
