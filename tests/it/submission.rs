@@ -538,3 +538,76 @@ async fn r10_calls_refused_for_their_body_still_count_towards_the_threshold() {
             .any(|r| r.0 == "THRESHOLD_DISABLE")
     );
 }
+
+#[derive(QueryableByName)]
+struct Outcomes {
+    #[diesel(sql_type = diesel::sql_types::Array<diesel::sql_types::Text>)]
+    outcomes: Vec<String>,
+}
+
+/// Calls the writer's database function directly with a batch of calls: the batch sizes and
+/// mixes that concurrent HTTP calls produce only by chance.
+fn record_batch(app: &TestApp, digests: &[Vec<u8>], org: Uuid) -> Vec<String> {
+    use diesel::sql_types::{Array, BigInt, Bytea, Nullable, Text, Uuid as SqlUuid};
+    let n = digests.len();
+    let files: Vec<Option<String>> = vec![Some("d41d8cd98f00b204e9800998ecf8427e".into()); n];
+    diesel::sql_query(
+        "SELECT sandbox_record_batch_fast($1, $2, $3, $4, $5, $6, $7, $8, now()) AS outcomes",
+    )
+    .bind::<Array<Bytea>, _>(digests)
+    .bind::<Array<SqlUuid>, _>(vec![org; n])
+    .bind::<Array<Nullable<Text>>, _>(vec![Some("submit"); n])
+    .bind::<Array<Nullable<Text>>, _>(&files)
+    .bind::<Array<Nullable<Text>>, _>(&files)
+    .bind::<Array<Nullable<BigInt>>, _>(vec![Some(0_i64); n])
+    .bind::<Array<Nullable<Text>>, _>(vec![Some("txt"); n])
+    .bind::<Array<Nullable<Text>>, _>(vec![None::<String>; n])
+    .get_result::<Outcomes>(&mut app.conn())
+    .unwrap()
+    .outcomes
+}
+
+/// R10/R11 in the writer (migration 8): a batch of plain acceptances is recorded in one go; a
+/// batch that crosses the quota, or holds a value that no longer exists, is decided call by
+/// call, and the optimistic increments of the one-go attempt leave no trace in the counts.
+#[actix_web::test]
+async fn r11_a_batch_crossing_the_quota_is_decided_call_by_call_with_exact_counts() {
+    use sandbox_portal::db::schema::sandbox_api_tokens as t;
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    set_org(&app, org.id, 5, 1000);
+    let digest: Vec<u8> = t::table
+        .find(token.id)
+        .select(t::value_digest)
+        .first(&mut app.conn())
+        .unwrap();
+    let count = || {
+        s::table
+            .filter(s::org_id.eq(org.id))
+            .count()
+            .get_result::<i64>(&mut app.conn())
+            .unwrap()
+    };
+
+    assert_eq!(
+        record_batch(&app, &vec![digest.clone(); 3], org.id),
+        vec!["ACCEPTED"; 3]
+    );
+    assert_eq!((usage_today(&app, org.id), count()), ((3, 3), 3));
+
+    // Two more fit, the other two of this batch do not.
+    assert_eq!(
+        record_batch(&app, &vec![digest.clone(); 4], org.id),
+        ["ACCEPTED", "ACCEPTED", "QUOTA_EXCEEDED", "QUOTA_EXCEEDED"]
+    );
+    assert_eq!((usage_today(&app, org.id), count()), ((7, 5), 5));
+
+    // A regenerated (unknown) value among known ones: refused, and not counted.
+    set_org(&app, org.id, 100, 1000);
+    let unknown = vec![0_u8; 32];
+    assert_eq!(
+        record_batch(&app, &[digest.clone(), unknown, digest.clone()], org.id),
+        ["ACCEPTED", "UNKNOWN", "ACCEPTED"]
+    );
+    assert_eq!((usage_today(&app, org.id), count()), ((9, 7), 7));
+}
