@@ -12,4 +12,6 @@ pub mod keys {
     pub const GENERATION: &str = "gen";
     pub const LOGIN_AT: &str = "login_at";
     pub const CSRF: &str = "csrf";
+    /// A confirmation for the next page, after a change made without JavaScript.
+    pub const FLASH: &str = "flash";
 }

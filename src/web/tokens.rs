@@ -2,6 +2,7 @@
 use super::view::{Chrome, exact, iso, relative};
 use super::{html, see_other};
 use crate::auth::extract::{Manage, OrgScope, Permission, Reveal, View, object_id};
+use crate::auth::keys;
 use crate::db::models::Org;
 use crate::db::orgs;
 use crate::domain::policy::{OrgFacts, SubscriptionStatus};
@@ -10,6 +11,7 @@ use crate::domain::token::{TokenValue, masked};
 use crate::error::{AppError, flash_html, is_htmx};
 use crate::service::tokens::{self as ops, TokenView};
 use crate::state::AppState;
+use actix_session::SessionExt;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -384,7 +386,32 @@ fn page_url<P: Permission>(scope: &OrgScope<P>) -> String {
     format!("{PAGE}?org={}", scope.org.id)
 }
 
-async fn page(state: web::Data<AppState>, scope: OrgScope<View>) -> Result<HttpResponse, AppError> {
+/// Without JavaScript a change is a form post answered by a redirect: its confirmation rides
+/// in the session to the page the browser is sent to, and is shown there once.
+fn see_page_with_flash<P: Permission>(
+    req: &HttpRequest,
+    scope: &OrgScope<P>,
+    message: String,
+) -> HttpResponse {
+    if let Err(e) = req.get_session().insert(keys::FLASH, message) {
+        // The change itself is done; only its confirmation is lost.
+        tracing::warn!(error = %e, "could not keep a confirmation for the next page");
+    }
+    see_other(&page_url(scope))
+}
+
+fn take_flash(req: &HttpRequest) -> Option<(&'static str, String)> {
+    match req.get_session().remove_as::<String>(keys::FLASH) {
+        Some(Ok(message)) => Some(("success", message)),
+        _ => None,
+    }
+}
+
+async fn page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    scope: OrgScope<View>,
+) -> Result<HttpResponse, AppError> {
     let loaded = load(&state, &scope).await?;
     let body = render_page(
         &scope,
@@ -392,7 +419,7 @@ async fn page(state: web::Data<AppState>, scope: OrgScope<View>) -> Result<HttpR
         loaded,
         &RowState::default(),
         None,
-        None,
+        take_flash(&req),
     )?;
     Ok(html(StatusCode::OK, body))
 }
@@ -478,18 +505,15 @@ async fn add(
     let (token, _) = state
         .db(move |c| ops::add(c, &st.keys, &actor, org_id, name.as_deref()))
         .await?;
+    let message = format!(
+        "Token \"{}\" added. Use the eye icon to view it.",
+        token.name
+    );
     if !is_htmx(&req) {
-        return Ok(see_other(&page_url(&scope)));
+        return Ok(see_page_with_flash(&req, &scope, message));
     }
     let loaded = load(&state, &scope).await?;
-    let body = with_flash(
-        render_panel(&scope, &loaded)?,
-        "success",
-        &format!(
-            "Token \"{}\" added. Use the eye icon to view it.",
-            token.name
-        ),
-    );
+    let body = with_flash(render_panel(&scope, &loaded)?, "success", &message);
     Ok(html(StatusCode::CREATED, body))
 }
 
@@ -541,14 +565,15 @@ async fn rename(
     let htmx = is_htmx(&req);
     match result {
         Ok(token) => {
+            let message = format!("Token renamed to \"{}\".", token.name);
             if !htmx {
-                return Ok(see_other(&page_url(&scope)));
+                return Ok(see_page_with_flash(&req, &scope, message));
             }
             let loaded = load(&state, &scope).await?;
             let body = with_flash(
                 render_row(&scope, &loaded, id, &RowState::default())?,
                 "success",
-                &format!("Token renamed to \"{}\".", token.name),
+                &message,
             );
             Ok(html(StatusCode::OK, body))
         }
@@ -702,14 +727,11 @@ async fn delete(
     let token = state
         .db(move |c| ops::delete(c, &actor, org_id, id))
         .await?;
+    let message = format!("Token \"{}\" deleted.", token.name);
     if !is_htmx(&req) {
-        return Ok(see_other(&page_url(&scope)));
+        return Ok(see_page_with_flash(&req, &scope, message));
     }
     let loaded = load(&state, &scope).await?;
-    let body = with_flash(
-        render_panel(&scope, &loaded)?,
-        "success",
-        &format!("Token \"{}\" deleted.", token.name),
-    );
+    let body = with_flash(render_panel(&scope, &loaded)?, "success", &message);
     Ok(html(StatusCode::OK, body))
 }

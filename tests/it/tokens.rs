@@ -236,6 +236,14 @@ async fn r6_delete_asks_first_then_removes_the_token_and_its_value() {
     assert_eq!(res.status(), 303);
     let left: Vec<_> = app.tokens(org.id).into_iter().map(|t| t.id).collect();
     assert_eq!(left, vec![token.id]);
+    // The page it leads to confirms the delete, once.
+    let next = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        b.text(&next)
+            .await
+            .contains("Token &#34;second&#34; deleted.")
+    );
+    assert!(!b.text(&next).await.contains("deleted."));
     assert!(app.token_for_value(&second_value).is_none());
     assert!(
         app.audit_actions()

@@ -55,6 +55,13 @@ async fn browser_without_javascript_core_flows_work_with_plain_forms() {
         .click_and_load("form.add-form button[type=submit]")
         .await;
     assert_eq!(chrome.text("#tokens-title .count").await, "2 of 5");
+    assert!(
+        chrome
+            .text("#flash")
+            .await
+            .contains("Token \"plain\" added"),
+        "the page the browser is sent to confirms the change"
+    );
     let plain = app
         .tokens(org.id)
         .into_iter()
@@ -88,6 +95,12 @@ async fn browser_without_javascript_core_flows_work_with_plain_forms() {
         chrome.text(&format!("{plain_row} .token-name")).await,
         "plainer"
     );
+    assert!(
+        chrome
+            .text("#flash")
+            .await
+            .contains("renamed to \"plainer\"")
+    );
 
     // Regenerate: the dialog is a page; Cancel leaves everything as it was.
     let old = app.value_of(org.id, plain.id).expose().to_owned();
@@ -119,6 +132,11 @@ async fn browser_without_javascript_core_flows_work_with_plain_forms() {
     chrome.click_and_load("dialog button[type=submit]").await;
     assert!(!chrome.exists(&plain_row).await);
     assert_eq!(app.tokens(org.id).len(), 1);
+    assert!(chrome.text("#flash").await.contains("\"plainer\" deleted"));
+    // Shown once: a reload does not repeat it.
+    let here = chrome.url().await;
+    chrome.goto(here.trim_start_matches(&chrome.base)).await;
+    assert_eq!(chrome.text("#flash").await, "");
 
     // Add until the limit: the button goes and the reason is given.
     for n in 2..=5 {
