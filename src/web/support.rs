@@ -3,7 +3,7 @@
 //! token (R7). Support never sees a token value. Plain forms with redirect-after-post, so it
 //! works with JavaScript off; every change goes through `service::support`, as the API does.
 use super::view::{Chrome, exact, relative};
-use super::{html, see_other};
+use super::{html, see_other_with_flash, take_flash};
 use crate::auth::extract::{Authorized, DisableTokens, ManageOrgs, object_id};
 use crate::db::audit::Actor;
 use crate::db::models::Org;
@@ -15,7 +15,7 @@ use crate::service::support::{self, LimitsChange};
 use crate::service::tokens::{self as ops, TokenView};
 use crate::state::AppState;
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use chrono::{Duration, Utc};
 use serde::Deserialize;
@@ -85,6 +85,8 @@ struct OrgPage {
     calls_today: i32,
     submissions_today: i32,
     error: Option<String>,
+    /// The confirmation of the change that led here.
+    notice: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -194,6 +196,7 @@ fn int(field: &str, raw: Option<&str>) -> Result<Option<i32>, AppError> {
 }
 
 async fn provision(
+    req: HttpRequest,
     state: web::Data<AppState>,
     auth: Authorized<ManageOrgs>,
     form: web::Form<ProvisionForm>,
@@ -231,7 +234,14 @@ async fn provision(
         Err(e) => Err(e),
     };
     match result {
-        Ok((org, _)) => Ok(see_other(&format!("/support/orgs/{}", org.id))),
+        Ok((org, _)) => Ok(see_other_with_flash(
+            &req,
+            &format!("/support/orgs/{}", org.id),
+            format!(
+                "Organization \"{}\" created with one Sandbox API token.",
+                org.name
+            ),
+        )),
         Err(AppError::BadRequest(msg) | AppError::Conflict(msg)) => {
             let found = state
                 .db(|c| Ok(orgs::page_after(c, None, None, PAGE_SIZE + 1)?))
@@ -275,6 +285,7 @@ async fn render_org(
     auth: &Authorized<impl crate::auth::extract::Permission>,
     org_id: Uuid,
     error: Option<String>,
+    notice: Option<String>,
 ) -> Result<String, AppError> {
     let (overview, (calls, subs)) = state
         .db(move |c| {
@@ -292,11 +303,13 @@ async fn render_org(
         submissions_today: subs,
         org: overview.org,
         error,
+        notice,
     };
     Ok(page.render().map_err(anyhow::Error::from)?)
 }
 
 async fn org_page(
+    req: HttpRequest,
     state: web::Data<AppState>,
     auth: Authorized<ManageOrgs>,
     id: web::Path<String>,
@@ -304,23 +317,29 @@ async fn org_page(
     let org_id = object_id(&id)?;
     Ok(html(
         StatusCode::OK,
-        render_org(&state, &auth, org_id, None).await?,
+        render_org(&state, &auth, org_id, None, take_flash(&req)).await?,
     ))
 }
 
-/// After a support change: back to the org page, or the page again with the message when the
-/// input was refused.
+/// After a support change: back to the org page, which confirms it, or the page again with the
+/// message when the input was refused.
 async fn after_change<P: crate::auth::extract::Permission, T>(
+    req: &HttpRequest,
     state: &AppState,
     auth: &Authorized<P>,
     org_id: Uuid,
     result: Result<T, AppError>,
+    done: &str,
 ) -> Result<HttpResponse, AppError> {
     match result {
-        Ok(_) => Ok(see_other(&format!("/support/orgs/{org_id}"))),
+        Ok(_) => Ok(see_other_with_flash(
+            req,
+            &format!("/support/orgs/{org_id}"),
+            done.to_owned(),
+        )),
         Err(AppError::BadRequest(msg) | AppError::Conflict(msg)) => Ok(html(
             StatusCode::BAD_REQUEST,
-            render_org(state, auth, org_id, Some(msg)).await?,
+            render_org(state, auth, org_id, Some(msg), None).await?,
         )),
         Err(e) => Err(e),
     }
@@ -334,6 +353,7 @@ struct SubscriptionForm {
 }
 
 async fn subscription(
+    req: HttpRequest,
     state: web::Data<AppState>,
     auth: Authorized<ManageOrgs>,
     id: web::Path<String>,
@@ -341,6 +361,14 @@ async fn subscription(
 ) -> Result<HttpResponse, AppError> {
     let org_id = object_id(&id)?;
     let f = form.into_inner();
+    let done = match (f.action.as_str(), f.days.as_deref()) {
+        ("expire", _) => "Subscription ended.".to_owned(),
+        ("remove", _) => "Subscription removed.".to_owned(),
+        (_, days) => format!(
+            "Subscription renewed for {} days.",
+            days.unwrap_or("").trim()
+        ),
+    };
     let expires_at = match f.action.as_str() {
         // A moment in the past: the page and the API then say when it ended.
         "expire" => Ok(Some(Utc::now() - Duration::seconds(1))),
@@ -361,7 +389,7 @@ async fn subscription(
         }
         Err(e) => Err(e),
     };
-    after_change(&state, &auth, org_id, result).await
+    after_change(&req, &state, &auth, org_id, result, &done).await
 }
 
 #[derive(Deserialize)]
@@ -372,6 +400,7 @@ struct LimitsForm {
 }
 
 async fn limits(
+    req: HttpRequest,
     state: web::Data<AppState>,
     auth: Authorized<ManageOrgs>,
     id: web::Path<String>,
@@ -395,7 +424,7 @@ async fn limits(
         }
         Err(e) => Err(e),
     };
-    after_change(&state, &auth, org_id, result).await
+    after_change(&req, &state, &auth, org_id, result, "Limits saved.").await
 }
 
 #[derive(Deserialize)]
@@ -404,6 +433,7 @@ struct ReasonForm {
 }
 
 async fn disable_org(
+    req: HttpRequest,
     state: web::Data<AppState>,
     auth: Authorized<DisableTokens>,
     id: web::Path<String>,
@@ -415,10 +445,19 @@ async fn disable_org(
     let result = state
         .db(move |c| support::disable_org_api(c, &actor, org_id, &reason))
         .await;
-    after_change(&state, &auth, org_id, result).await
+    after_change(
+        &req,
+        &state,
+        &auth,
+        org_id,
+        result,
+        "Sandbox API access disabled for the organization.",
+    )
+    .await
 }
 
 async fn enable_org(
+    req: HttpRequest,
     state: web::Data<AppState>,
     auth: Authorized<DisableTokens>,
     id: web::Path<String>,
@@ -428,10 +467,19 @@ async fn enable_org(
     let result = state
         .db(move |c| support::enable_org_api(c, &actor, org_id))
         .await;
-    after_change(&state, &auth, org_id, result).await
+    after_change(
+        &req,
+        &state,
+        &auth,
+        org_id,
+        result,
+        "Sandbox API access enabled again.",
+    )
+    .await
 }
 
 async fn disable_token(
+    req: HttpRequest,
     state: web::Data<AppState>,
     auth: Authorized<DisableTokens>,
     path: web::Path<(String, String)>,
@@ -444,10 +492,11 @@ async fn disable_token(
     let result = state
         .db(move |c| support::disable_token(c, &actor, org_id, token_id, &reason))
         .await;
-    after_change(&state, &auth, org_id, result).await
+    after_change(&req, &state, &auth, org_id, result, "Token disabled.").await
 }
 
 async fn enable_token(
+    req: HttpRequest,
     state: web::Data<AppState>,
     auth: Authorized<DisableTokens>,
     path: web::Path<(String, String)>,
@@ -458,5 +507,5 @@ async fn enable_token(
     let result = state
         .db(move |c| support::enable_token(c, &actor, org_id, token_id))
         .await;
-    after_change(&state, &auth, org_id, result).await
+    after_change(&req, &state, &auth, org_id, result, "Token enabled again.").await
 }

@@ -1,8 +1,7 @@
 //! The Sandbox API Token page (R1, R3–R9, R12).
 use super::view::{Chrome, exact, iso, relative};
-use super::{html, see_other};
+use super::{html, see_other, see_other_with_flash, take_flash};
 use crate::auth::extract::{Manage, OrgScope, Permission, Reveal, View, object_id};
-use crate::auth::keys;
 use crate::db::models::Org;
 use crate::db::orgs;
 use crate::domain::policy::{OrgFacts, SubscriptionStatus};
@@ -11,7 +10,6 @@ use crate::domain::token::{TokenValue, masked};
 use crate::error::{AppError, flash_html, is_htmx};
 use crate::service::tokens::{self as ops, TokenView};
 use crate::state::AppState;
-use actix_session::SessionExt;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -386,27 +384,6 @@ fn page_url<P: Permission>(scope: &OrgScope<P>) -> String {
     format!("{PAGE}?org={}", scope.org.id)
 }
 
-/// Without JavaScript a change is a form post answered by a redirect: its confirmation rides
-/// in the session to the page the browser is sent to, and is shown there once.
-fn see_page_with_flash<P: Permission>(
-    req: &HttpRequest,
-    scope: &OrgScope<P>,
-    message: String,
-) -> HttpResponse {
-    if let Err(e) = req.get_session().insert(keys::FLASH, message) {
-        // The change itself is done; only its confirmation is lost.
-        tracing::warn!(error = %e, "could not keep a confirmation for the next page");
-    }
-    see_other(&page_url(scope))
-}
-
-fn take_flash(req: &HttpRequest) -> Option<(&'static str, String)> {
-    match req.get_session().remove_as::<String>(keys::FLASH) {
-        Some(Ok(message)) => Some(("success", message)),
-        _ => None,
-    }
-}
-
 async fn page(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -419,7 +396,7 @@ async fn page(
         loaded,
         &RowState::default(),
         None,
-        take_flash(&req),
+        take_flash(&req).map(|m| ("success", m)),
     )?;
     Ok(html(StatusCode::OK, body))
 }
@@ -510,7 +487,7 @@ async fn add(
         token.name
     );
     if !is_htmx(&req) {
-        return Ok(see_page_with_flash(&req, &scope, message));
+        return Ok(see_other_with_flash(&req, &page_url(&scope), message));
     }
     let loaded = load(&state, &scope).await?;
     let body = with_flash(render_panel(&scope, &loaded)?, "success", &message);
@@ -567,7 +544,7 @@ async fn rename(
         Ok(token) => {
             let message = format!("Token renamed to \"{}\".", token.name);
             if !htmx {
-                return Ok(see_page_with_flash(&req, &scope, message));
+                return Ok(see_other_with_flash(&req, &page_url(&scope), message));
             }
             let loaded = load(&state, &scope).await?;
             let body = with_flash(
@@ -729,7 +706,7 @@ async fn delete(
         .await?;
     let message = format!("Token \"{}\" deleted.", token.name);
     if !is_htmx(&req) {
-        return Ok(see_page_with_flash(&req, &scope, message));
+        return Ok(see_other_with_flash(&req, &page_url(&scope), message));
     }
     let loaded = load(&state, &scope).await?;
     let body = with_flash(render_panel(&scope, &loaded)?, "success", &message);

@@ -90,6 +90,10 @@ async fn r7_support_disables_a_token_with_a_reason_and_re_enables_the_same_value
 
     let res = b.post_form(&path, &[("reason", "terms violation")]).await;
     assert_eq!(res.status(), 303);
+    // The org page it leads to confirms the change, once.
+    let next = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(b.text(&next).await.contains("Token disabled."));
+    assert!(!b.text(&next).await.contains("Token disabled."));
     let admin = app.login_as("alice", Role::OrgAdmin, &[org.id]).await;
     let page = admin.text(PAGE).await;
     assert!(page.contains("terms violation"));
