@@ -12,6 +12,6 @@ pub mod keys {
     pub const GENERATION: &str = "gen";
     pub const LOGIN_AT: &str = "login_at";
     pub const CSRF: &str = "csrf";
-    /// A confirmation for the next page, after a change made without JavaScript.
+    /// The confirmation of a change made by a plain form post, for the page it redirects to.
     pub const FLASH: &str = "flash";
 }
