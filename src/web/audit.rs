@@ -65,7 +65,8 @@ pub struct Row {
     pub interface: String,
     pub result: String,
     pub ip: String,
-    pub details: String,
+    /// The details object as (key, value) pairs, for reading; the CSV keeps the JSON.
+    pub details: Vec<(String, String)>,
 }
 
 #[derive(Template)]
@@ -165,12 +166,54 @@ fn row(e: &EventRow) -> Row {
         interface: e.interface.clone(),
         result: e.result.clone(),
         ip: e.client_ip.clone().unwrap_or_default(),
-        details: if e.details.as_object().is_some_and(|o| o.is_empty()) {
-            String::new()
-        } else {
-            e.details.to_string()
-        },
+        details: readable(&e.details),
     }
+}
+
+/// `{"name":"bot5","via":"copy"}` reads as `name bot5 · via copy`, strings without their quotes;
+/// a change (`before` and `after` objects) reads as `reason none → Abuse report 42`, one pair
+/// per field. Anything that is not an object is shown whole.
+fn readable(details: &serde_json::Value) -> Vec<(String, String)> {
+    use serde_json::Value;
+    fn text(v: Option<&Value>) -> String {
+        match v {
+            None | Some(Value::Null) => "none".into(),
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+        }
+    }
+    let Some(o) = details.as_object() else {
+        return if details.is_null() {
+            Vec::new()
+        } else {
+            vec![(String::new(), details.to_string())]
+        };
+    };
+    let mut out = Vec::new();
+    let change = (o.get("before"), o.get("after"));
+    let is_change = matches!(change, (Some(Value::Object(_)), Some(Value::Object(_))));
+    if let (Some(Value::Object(before)), Some(Value::Object(after))) = change {
+        for key in before
+            .keys()
+            .chain(after.keys().filter(|k| !before.contains_key(*k)))
+        {
+            let (old, new) = (text(before.get(key)), text(after.get(key)));
+            out.push((
+                key.clone(),
+                if old == new {
+                    new
+                } else {
+                    format!("{old} → {new}")
+                },
+            ));
+        }
+    }
+    for (k, v) in o {
+        if !(is_change && (k == "before" || k == "after")) {
+            out.push((k.clone(), text(Some(v))));
+        }
+    }
+    out
 }
 
 fn filters_query(q: &Query) -> String {
@@ -338,4 +381,39 @@ fn csv_event(e: &EventRow) -> Result<Vec<u8>, AppError> {
         e.client_ip.as_deref().unwrap_or(""),
         &cell(&details),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::readable;
+    use serde_json::json;
+
+    fn pairs(v: serde_json::Value) -> Vec<(String, String)> {
+        readable(&v)
+    }
+
+    #[test]
+    fn details_read_as_keys_and_values_and_changes_as_before_and_after() {
+        assert_eq!(
+            pairs(json!({"name": "bot5", "via": "copy", "n": 3})),
+            [("n", "3"), ("name", "bot5"), ("via", "copy")]
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        );
+        assert_eq!(
+            pairs(json!({
+                "before": {"disabled": false, "reason": null},
+                "after": {"disabled": true, "reason": "Abuse report 42"},
+                "ticket": "T-1"
+            })),
+            [
+                ("disabled", "false → true"),
+                ("reason", "none → Abuse report 42"),
+                ("ticket", "T-1")
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        );
+        assert!(pairs(json!({})).is_empty());
+        assert!(pairs(serde_json::Value::Null).is_empty());
+        assert_eq!(pairs(json!([1, 2])), [(String::new(), "[1,2]".to_owned())]);
+    }
 }

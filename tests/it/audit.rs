@@ -111,6 +111,10 @@ async fn the_audit_log_page_shows_own_org_events_with_filters_and_pages() {
     }
     let page = b.text("/admin/audit-log").await;
     assert!(page.contains("REVEAL_TOKEN"));
+    assert!(
+        page.contains("<dt>via</dt><dd>reveal</dd>"),
+        "details read as key and value, not JSON"
+    );
     assert!(!page.contains("theirs"), "another org's events stay hidden");
     assert_eq!(
         page.matches("<tr>").count(),
