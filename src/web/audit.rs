@@ -4,6 +4,7 @@ use super::html;
 use super::view::{Chrome, exact, iso};
 use crate::auth::extract::{Authorized, ViewAuditLog};
 use crate::db::audit::{self, EventRow, Filter};
+use crate::db::orgs;
 use crate::error::AppError;
 use crate::state::AppState;
 use actix_web::http::{StatusCode, header};
@@ -60,6 +61,8 @@ pub struct Row {
     pub actor: String,
     pub role: String,
     pub org: String,
+    /// Shown instead of the id when known (to those who see every org).
+    pub org_name: Option<String>,
     pub action: String,
     pub resource: String,
     pub interface: String,
@@ -161,6 +164,7 @@ fn row(e: &EventRow) -> Row {
         actor: e.actor.clone(),
         role: e.actor_role.clone().unwrap_or_default(),
         org: e.org_id.map(|o| o.to_string()).unwrap_or_default(),
+        org_name: None,
         action: e.action.clone(),
         resource: e.resource_name.clone().unwrap_or_default(),
         interface: e.interface.clone(),
@@ -240,8 +244,20 @@ async fn page(
     let q = query.into_inner();
     let filter = filter_for(&auth, &q)?;
     let before = cursor(&q.before)?;
-    let mut events = state
-        .db(move |c| Ok(audit::page(c, &filter, before, PAGE_SIZE + 1)?))
+    let all_orgs = auth.user.role.sees_all_orgs();
+    let (mut events, names) = state
+        .db(move |c| {
+            let events = audit::page(c, &filter, before, PAGE_SIZE + 1)?;
+            // Those who see every org read names, not ids (one query for the page).
+            let mut names = std::collections::HashMap::new();
+            if all_orgs {
+                let mut ids: Vec<Uuid> = events.iter().filter_map(|e| e.org_id).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                names.extend(orgs::by_ids(c, &ids)?.into_iter().map(|o| (o.id, o.name)));
+            }
+            Ok((events, names))
+        })
         .await?;
     let more = events.len() as i64 > PAGE_SIZE;
     events.truncate(PAGE_SIZE as usize);
@@ -261,8 +277,15 @@ async fn page(
         from: non_empty(&q.from).unwrap_or_default(),
         to: non_empty(&q.to).unwrap_or_default(),
         org: non_empty(&q.org).unwrap_or_default(),
-        all_orgs: auth.user.role.sees_all_orgs(),
-        rows: events.iter().map(row).collect(),
+        all_orgs,
+        rows: events
+            .iter()
+            .map(|e| {
+                let mut r = row(e);
+                r.org_name = e.org_id.and_then(|id| names.get(&id).cloned());
+                r
+            })
+            .collect(),
         filters_q: filters_query(&q),
         next,
     }

@@ -2,6 +2,7 @@ use crate::cli::cli;
 use crate::helpers::*;
 use diesel::prelude::*;
 use sandbox_portal::domain::role::Role;
+use uuid::Uuid;
 
 fn verify(app: &TestApp) -> (bool, String) {
     let out = cli(&app.db.url, &["audit", "verify"], None);
@@ -201,6 +202,14 @@ async fn who_may_read_the_audit_log() {
     let s = app.login_as_support("sam").await;
     let all = s.text("/admin/audit-log").await;
     assert!(all.contains(&org.id.to_string()) && all.contains(&other.id.to_string()));
+    // Support reads org names, each a link to that org's events.
+    let link = |id: Uuid, name: &str| {
+        format!(
+            "<a href=\"/admin/audit-log?org={id}\" aria-label=\"{name}: only this organization's events\">{name}</a>"
+        )
+    };
+    assert!(all.contains(&link(org.id, "Acme")) && all.contains(&link(other.id, "Globex")));
     let one = s.text(&format!("/admin/audit-log?org={}", other.id)).await;
-    assert!(!one.contains(&format!("<code>{}</code>", org.id)));
+    assert!(one.contains(&link(other.id, "Globex")));
+    assert!(!one.contains(&format!("?org={}\"", org.id)));
 }
