@@ -157,14 +157,14 @@ fn cursor(raw: &Option<String>) -> Result<Option<(DateTime<Utc>, i64)>, AppError
     Ok(Some((t, id.parse().map_err(|_| bad())?)))
 }
 
-fn row(e: &EventRow) -> Row {
+fn row(e: &EventRow, org_name: Option<String>) -> Row {
     Row {
         time: exact(&e.occurred_at),
         time_iso: iso(&e.occurred_at),
         actor: e.actor.clone(),
         role: e.actor_role.clone().unwrap_or_default(),
         org: e.org_id.map(|o| o.to_string()).unwrap_or_default(),
-        org_name: None,
+        org_name,
         action: e.action.clone(),
         resource: e.resource_name.clone().unwrap_or_default(),
         interface: e.interface.clone(),
@@ -280,11 +280,7 @@ async fn page(
         all_orgs,
         rows: events
             .iter()
-            .map(|e| {
-                let mut r = row(e);
-                r.org_name = e.org_id.and_then(|id| names.get(&id).cloned());
-                r
-            })
+            .map(|e| row(e, e.org_id.and_then(|id| names.get(&id).cloned())))
             .collect(),
         filters_q: filters_query(&q),
         next,
