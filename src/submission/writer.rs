@@ -202,7 +202,7 @@ fn commit(
     .get_result(conn)?;
     if outcomes.len() != batch.len() {
         return Err(diesel::result::Error::DeserializationError(
-            "sandbox_record_batch answered a different number of outcomes".into(),
+            "sandbox_record_batch_fast answered a different number of outcomes".into(),
         ));
     }
     Ok(outcomes.iter().map(|o| Outcome::from_sql(o)).collect())

@@ -193,10 +193,12 @@ fn readable(details: &serde_json::Value) -> Vec<(String, String)> {
             vec![(String::new(), details.to_string())]
         };
     };
+    let change = match (o.get("before"), o.get("after")) {
+        (Some(Value::Object(before)), Some(Value::Object(after))) => Some((before, after)),
+        _ => None,
+    };
     let mut out = Vec::new();
-    let change = (o.get("before"), o.get("after"));
-    let is_change = matches!(change, (Some(Value::Object(_)), Some(Value::Object(_))));
-    if let (Some(Value::Object(before)), Some(Value::Object(after))) = change {
+    if let Some((before, after)) = change {
         for key in before
             .keys()
             .chain(after.keys().filter(|k| !before.contains_key(*k)))
@@ -213,7 +215,7 @@ fn readable(details: &serde_json::Value) -> Vec<(String, String)> {
         }
     }
     for (k, v) in o {
-        if !(is_change && (k == "before" || k == "after")) {
+        if change.is_none() || (k != "before" && k != "after") {
             out.push((k.clone(), text(Some(v))));
         }
     }

@@ -361,33 +361,33 @@ async fn subscription(
 ) -> Result<HttpResponse, AppError> {
     let org_id = object_id(&id)?;
     let f = form.into_inner();
-    let done = match (f.action.as_str(), f.days.as_deref()) {
-        ("expire", _) => "Subscription ended.".to_owned(),
-        ("remove", _) => "Subscription removed.".to_owned(),
-        (_, days) => format!(
-            "Subscription renewed for {} days.",
-            days.unwrap_or("").trim()
-        ),
-    };
-    let expires_at = match f.action.as_str() {
+    // The new end of the subscription, and how the org page confirms it.
+    let change = match f.action.as_str() {
         // A moment in the past: the page and the API then say when it ended.
-        "expire" => Ok(Some(Utc::now() - Duration::seconds(1))),
-        "remove" => Ok(None),
+        "expire" => Ok((
+            Some(Utc::now() - Duration::seconds(1)),
+            "Subscription ended.".to_owned(),
+        )),
+        "remove" => Ok((None, "Subscription removed.".to_owned())),
         "renew" => match number("Days", f.days.as_deref()) {
-            Ok(Some(d)) if (1..=3650).contains(&d) => Ok(Some(Utc::now() + Duration::days(d))),
+            Ok(Some(d)) if (1..=3650).contains(&d) => Ok((
+                Some(Utc::now() + Duration::days(d)),
+                format!("Subscription renewed for {d} days."),
+            )),
             Ok(_) => Err(AppError::BadRequest("Renew for 1 to 3650 days.".into())),
             Err(e) => Err(e),
         },
         _ => Err(AppError::BadRequest("Unknown subscription action.".into())),
     };
     let actor = auth.user.actor();
-    let result = match expires_at {
-        Ok(at) => {
+    let (result, done) = match change {
+        Ok((at, done)) => (
             state
                 .db(move |c| support::set_subscription(c, &actor, org_id, at))
-                .await
-        }
-        Err(e) => Err(e),
+                .await,
+            done,
+        ),
+        Err(e) => (Err(e), String::new()),
     };
     after_change(&req, &state, &auth, org_id, result, &done).await
 }

@@ -545,6 +545,16 @@ struct Outcomes {
     outcomes: Vec<String>,
 }
 
+/// The stored digest of a token's value, as the writer hands it to the database.
+fn digest_of(app: &TestApp, token: Uuid) -> Vec<u8> {
+    use sandbox_portal::db::schema::sandbox_api_tokens as t;
+    t::table
+        .find(token)
+        .select(t::value_digest)
+        .first(&mut app.conn())
+        .unwrap()
+}
+
 /// Calls the writer's database function directly with a batch of calls: the batch sizes and
 /// mixes that concurrent HTTP calls produce only by chance.
 fn record_batch(app: &TestApp, digests: &[Vec<u8>], org: Uuid) -> Vec<String> {
@@ -572,15 +582,10 @@ fn record_batch(app: &TestApp, digests: &[Vec<u8>], org: Uuid) -> Vec<String> {
 /// call, and the optimistic increments of the one-go attempt leave no trace in the counts.
 #[actix_web::test]
 async fn r11_a_batch_crossing_the_quota_is_decided_call_by_call_with_exact_counts() {
-    use sandbox_portal::db::schema::sandbox_api_tokens as t;
     let app = TestApp::spawn().await;
     let (org, token) = app.org("Acme");
     set_org(&app, org.id, 5, 1000);
-    let digest: Vec<u8> = t::table
-        .find(token.id)
-        .select(t::value_digest)
-        .first(&mut app.conn())
-        .unwrap();
+    let digest = digest_of(&app, token.id);
     let count = || {
         s::table
             .filter(s::org_id.eq(org.id))
@@ -610,4 +615,32 @@ async fn r11_a_batch_crossing_the_quota_is_decided_call_by_call_with_exact_count
         ["ACCEPTED", "UNKNOWN", "ACCEPTED"]
     );
     assert_eq!((usage_today(&app, org.id), count()), ((9, 7), 7));
+}
+
+/// R10 in the writer (migration 8): a batch that crosses the abuse threshold falls back to
+/// deciding call by call: the crossing call disables the org (once, audited as SYSTEM) and the
+/// calls after it are refused, all of them counted.
+#[actix_web::test]
+async fn r10_a_batch_crossing_the_threshold_disables_the_org_once() {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    set_org(&app, org.id, 100, 2);
+    let digest = digest_of(&app, token.id);
+    assert_eq!(
+        record_batch(&app, &vec![digest; 4], org.id),
+        ["ACCEPTED", "ACCEPTED", "THRESHOLD_EXCEEDED", "DISABLED"]
+    );
+    assert_eq!(usage_today(&app, org.id), (4, 2));
+    let by: Option<String> = o::table
+        .find(org.id)
+        .select(o::api_disabled_by)
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!(by.as_deref(), Some("system"));
+    let audits = app
+        .audit_actions()
+        .into_iter()
+        .filter(|r| r.0 == "THRESHOLD_DISABLE")
+        .count();
+    assert_eq!(audits, 1);
 }
