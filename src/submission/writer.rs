@@ -150,8 +150,9 @@ fn run(rx: &Mutex<Receiver<Pending>>, conn: PgConnection, url: &str) {
 
 #[diesel::declare_sql_function]
 extern "SQL" {
-    /// Migration 8: the whole batch in one statement when every call is a plain acceptance,
-    /// otherwise `sandbox_record_batch` (migration 3) call by call, in the same transaction.
+    /// Migration 9 (8 mended): the org locks, then the whole batch in one statement when every
+    /// call is a plain acceptance, otherwise `sandbox_record_batch` (migration 7) call by call,
+    /// in the same transaction.
     #[allow(clippy::too_many_arguments)]
     fn sandbox_record_batch_fast(
         digests: Array<Bytea>,

@@ -558,6 +558,15 @@ fn digest_of(app: &TestApp, token: Uuid) -> Vec<u8> {
 /// Calls the writer's database function directly with a batch of calls: the batch sizes and
 /// mixes that concurrent HTTP calls produce only by chance.
 fn record_batch(app: &TestApp, digests: &[Vec<u8>], org: Uuid) -> Vec<String> {
+    record_calls(&mut app.conn(), digests, &vec![org; digests.len()]).unwrap()
+}
+
+/// The same, on a given connection, with each call's org as the in-memory gate found it.
+fn record_calls(
+    conn: &mut PgConnection,
+    digests: &[Vec<u8>],
+    orgs: &[Uuid],
+) -> QueryResult<Vec<String>> {
     use diesel::sql_types::{Array, BigInt, Bytea, Nullable, Text, Uuid as SqlUuid};
     let n = digests.len();
     let files: Vec<Option<String>> = vec![Some("d41d8cd98f00b204e9800998ecf8427e".into()); n];
@@ -565,16 +574,15 @@ fn record_batch(app: &TestApp, digests: &[Vec<u8>], org: Uuid) -> Vec<String> {
         "SELECT sandbox_record_batch_fast($1, $2, $3, $4, $5, $6, $7, $8, now()) AS outcomes",
     )
     .bind::<Array<Bytea>, _>(digests)
-    .bind::<Array<SqlUuid>, _>(vec![org; n])
+    .bind::<Array<SqlUuid>, _>(orgs)
     .bind::<Array<Nullable<Text>>, _>(vec![Some("submit"); n])
     .bind::<Array<Nullable<Text>>, _>(&files)
     .bind::<Array<Nullable<Text>>, _>(&files)
     .bind::<Array<Nullable<BigInt>>, _>(vec![Some(0_i64); n])
     .bind::<Array<Nullable<Text>>, _>(vec![Some("txt"); n])
     .bind::<Array<Nullable<Text>>, _>(vec![None::<String>; n])
-    .get_result::<Outcomes>(&mut app.conn())
-    .unwrap()
-    .outcomes
+    .get_result::<Outcomes>(conn)
+    .map(|o| o.outcomes)
 }
 
 /// R10/R11 in the writer (migration 8): a batch of plain acceptances is recorded in one go; a
@@ -643,4 +651,85 @@ async fn r10_a_batch_crossing_the_threshold_disables_the_org_once() {
         .filter(|r| r.0 == "THRESHOLD_DISABLE")
         .count();
     assert_eq!(audits, 1);
+}
+
+/// R8 in the writer (migration 9): an org whose subscription was removed (no expiry at all) is
+/// refused even when the same batch holds a healthy org's calls, which the one-go path used to
+/// accept along with them.
+#[actix_web::test]
+async fn r8_an_org_without_a_subscription_is_refused_beside_a_healthy_org_in_one_batch() {
+    let app = TestApp::spawn().await;
+    let (healthy, healthy_token) = app.org("Acme");
+    let (removed, removed_token) = app.org("Globex");
+    diesel::update(o::table.find(removed.id))
+        .set(o::subscription_expires_at.eq(None::<chrono::DateTime<chrono::Utc>>))
+        .execute(&mut app.conn())
+        .unwrap();
+    let digests = [
+        digest_of(&app, healthy_token.id),
+        digest_of(&app, removed_token.id),
+    ];
+    assert_eq!(
+        record_calls(&mut app.conn(), &digests, &[healthy.id, removed.id]).unwrap(),
+        ["ACCEPTED", "EXPIRED"]
+    );
+    let recorded = |org: Uuid| {
+        s::table
+            .filter(s::org_id.eq(org))
+            .count()
+            .get_result::<i64>(&mut app.conn())
+            .unwrap()
+    };
+    assert_eq!((recorded(healthy.id), recorded(removed.id)), (1, 0));
+}
+
+/// R6 in the writer (migration 9): a batch that waits for the org lock while a delete holds it
+/// looks its tokens up only once it has the lock, so the deleted value is refused (401) instead
+/// of failing the whole batch on the usage row's foreign key (503 for every call in it).
+#[actix_web::test]
+async fn r6_a_token_deleted_while_its_batch_waits_for_the_org_lock_is_refused_not_an_error() {
+    use sandbox_portal::db::schema::sandbox_api_tokens as t;
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    let (other, other_token) = app.org("Globex");
+    let digests = [digest_of(&app, token.id), digest_of(&app, other_token.id)];
+
+    let mut deleter = app.conn();
+    diesel::sql_query("BEGIN").execute(&mut deleter).unwrap();
+    o::table
+        .find(org.id)
+        .for_update()
+        .select(o::id)
+        .first::<Uuid>(&mut deleter)
+        .unwrap();
+    diesel::delete(t::table.find(token.id))
+        .execute(&mut deleter)
+        .unwrap();
+
+    let mut writer = app.conn();
+    let writer_pid: i32 = diesel::select(diesel::dsl::sql::<diesel::sql_types::Integer>(
+        "pg_backend_pid()",
+    ))
+    .get_result(&mut writer)
+    .unwrap();
+    let batch = std::thread::spawn(move || {
+        record_calls(&mut writer, &digests, &[org.id, other.id]).map_err(|e| e.to_string())
+    });
+    let waiting = || {
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
+            "EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = {writer_pid} \
+             AND wait_event_type = 'Lock')"
+        )))
+        .get_result::<bool>(&mut app.conn())
+        .unwrap()
+    };
+    eventually("the batch to wait for the org lock", || {
+        std::future::ready(waiting())
+    })
+    .await;
+    diesel::sql_query("COMMIT").execute(&mut deleter).unwrap();
+
+    assert_eq!(batch.join().unwrap().unwrap(), ["UNKNOWN", "ACCEPTED"]);
+    assert_eq!(usage_today(&app, org.id), (0, 0));
+    assert_eq!(usage_today(&app, other.id), (1, 1));
 }
