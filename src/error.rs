@@ -14,13 +14,19 @@ use std::fmt;
 pub enum AppError {
     BadRequest(String),
     Unauthorized,
+    /// A login refused for its credentials (401 like `Unauthorized`, with the login's wording).
+    BadCredentials,
     Forbidden(String),
     Policy(Refusal),
     NotFound,
     Conflict(String),
-    PayloadTooLarge { limit: usize },
+    PayloadTooLarge {
+        limit: usize,
+    },
     CsrfRejected,
-    Throttled { retry_after: u64 },
+    Throttled {
+        retry_after: u64,
+    },
     Internal(anyhow::Error),
 }
 
@@ -32,7 +38,7 @@ impl AppError {
     pub fn code(&self) -> &'static str {
         match self {
             AppError::BadRequest(_) => "BAD_REQUEST",
-            AppError::Unauthorized => "UNAUTHORIZED",
+            AppError::Unauthorized | AppError::BadCredentials => "UNAUTHORIZED",
             AppError::Forbidden(_) => "FORBIDDEN",
             AppError::Policy(Refusal::SubscriptionExpired) => "SUBSCRIPTION_EXPIRED",
             AppError::Policy(Refusal::ProviderDisabled) => "TOKEN_DISABLED",
@@ -51,6 +57,7 @@ impl AppError {
         match self {
             AppError::BadRequest(m) | AppError::Forbidden(m) | AppError::Conflict(m) => m.clone(),
             AppError::Unauthorized => "Please log in.".into(),
+            AppError::BadCredentials => crate::service::users::LoginFailure::BadCredentials.message(),
             AppError::Policy(r) => r.message(),
             AppError::NotFound => "The page or object you asked for does not exist.".into(),
             AppError::PayloadTooLarge { limit } => {
@@ -60,9 +67,12 @@ impl AppError {
                 "Your form has expired or did not come from this portal. Reload the page and try again."
                     .into()
             }
-            AppError::Throttled { retry_after } => format!(
-                "Too many failed attempts. Wait {retry_after} seconds before trying again."
-            ),
+            AppError::Throttled { retry_after } => {
+                crate::service::users::LoginFailure::Throttled {
+                    retry_after: *retry_after,
+                }
+                .message()
+            }
             AppError::Internal(_) => {
                 "Something went wrong on our side. The problem has been logged; please try again."
                     .into()
@@ -93,7 +103,7 @@ impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
         match self {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            AppError::Unauthorized => StatusCode::UNAUTHORIZED,
+            AppError::Unauthorized | AppError::BadCredentials => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) | AppError::CsrfRejected => StatusCode::FORBIDDEN,
             AppError::Policy(Refusal::TokenLimitReached { .. }) => StatusCode::CONFLICT,
             AppError::Policy(_) => StatusCode::FORBIDDEN,
@@ -219,14 +229,20 @@ fn browser_error(req: &actix_web::HttpRequest, status: StatusCode, message: &str
     let htmx = is_htmx(req);
     if status == StatusCode::UNAUTHORIZED {
         // After logging in, come back to the page: a POST-only path would answer 404/405.
+        // With the query: it names the org a partner or support user was looking at.
         let back = if req.method() == actix_web::http::Method::GET {
-            req.uri().path().to_owned()
+            req.uri()
+                .path_and_query()
+                .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned())
         } else {
             req.headers()
                 .get("HX-Current-URL")
                 .and_then(|v| v.to_str().ok())
                 .and_then(|u| url::Url::parse(u).ok())
-                .map(|u| u.path().to_owned())
+                .map(|u| match u.query() {
+                    Some(q) => format!("{}?{q}", u.path()),
+                    None => u.path().to_owned(),
+                })
                 .unwrap_or_else(|| "/".to_owned())
         };
         let login = format!("/login?next={}", urlencode(&back));

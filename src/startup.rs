@@ -79,6 +79,7 @@ impl Application {
             gate: gate.clone(),
             writer,
             submission_max_bytes: settings.submission_max_bytes,
+            https: settings.https(),
         });
 
         let https = settings.https();

@@ -15,6 +15,8 @@ pub struct AppState {
     pub gate: std::sync::Arc<crate::submission::gate::TokenGate>,
     pub writer: crate::submission::writer::Writer,
     pub submission_max_bytes: usize,
+    /// Served over https (PUBLIC_URL): Secure, `__Host-` cookies.
+    pub https: bool,
 }
 
 impl AppState {

@@ -102,7 +102,7 @@ pub async fn list(
         None => Some(user.org_ids.clone()),
     };
     let (page, offset) = offset_of(q.page);
-    let action = q.action.filter(|a| !a.trim().is_empty());
+    let action = crate::web::audit::checked_action(q.action.as_deref())?;
     let rows = state
         .db(move |c| {
             Ok(audit::list(

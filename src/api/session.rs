@@ -59,13 +59,15 @@ pub async fn login(
 ) -> Result<HttpResponse, AppError> {
     let body = body.required()?;
     match log_in(&req, &state, &session, body.username, body.password).await? {
-        Ok((user, role)) => {
+        Ok((user, role, device)) => {
             let org_ids = state
                 .db(move |c| Ok(crate::db::users::org_ids(c, user.id)?))
                 .await?;
-            Ok(json(StatusCode::OK, &info(&user, role, org_ids)))
+            let mut res = json(StatusCode::OK, &info(&user, role, org_ids));
+            res.add_cookie(&device).map_err(anyhow::Error::from)?;
+            Ok(res)
         }
-        Err(LoginFailure::BadCredentials) => Err(AppError::Unauthorized),
+        Err(LoginFailure::BadCredentials) => Err(AppError::BadCredentials),
         Err(LoginFailure::Throttled { retry_after }) => Err(AppError::Throttled { retry_after }),
     }
 }

@@ -48,12 +48,6 @@ pub async fn verify(
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return Ok(next.call(req).await?.map_into_left_body());
     }
-    let expected = req.get_session().get::<String>(keys::CSRF).ok().flatten();
-    let Some(expected) = expected else {
-        return Ok(req
-            .error_response(AppError::CsrfRejected)
-            .map_into_right_body());
-    };
     let from_header = req
         .headers()
         .get(HEADER)
@@ -75,6 +69,20 @@ pub async fn verify(
             found
         }
         None => None,
+    };
+    // Checked after the body is read: a response that leaves a form body unread makes the
+    // connection unusable for the browser's next request.
+    let expected = req.get_session().get::<String>(keys::CSRF).ok().flatten();
+    let Some(expected) = expected else {
+        // No session at all: it expired (idle timeout) or was ended elsewhere. Sending the user
+        // to log in (and back) helps; "your form has expired" on every click did not. The login
+        // form itself keeps the CSRF answer: its session is made when the form is shown.
+        let error = if req.path() == "/login" {
+            AppError::CsrfRejected
+        } else {
+            AppError::Unauthorized
+        };
+        return Ok(req.error_response(error).map_into_right_body());
     };
     match given {
         Some(g) if matches(&expected, &g) => Ok(next.call(req).await?.map_into_left_body()),

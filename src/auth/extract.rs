@@ -219,8 +219,23 @@ impl<P: Permission + 'static> FromRequest for OrgScope<P> {
             let session = req.get_session();
             let user = load_user(&req, &session).await?;
             let wanted = web::Query::<OrgParam>::from_query(req.query_string())
-                .ok()
-                .and_then(|q| q.into_inner().org);
+                .map_err(|_| {
+                    AppError::BadRequest(
+                        "Name one organization with ?orgId= (or ?org= on a page).".into(),
+                    )
+                })?
+                .into_inner()
+                .org;
+            // A script of a user with several orgs must say which one; a page opens the first
+            // and offers the others.
+            if wanted.is_none()
+                && req.path().starts_with("/api/")
+                && (user.role.sees_all_orgs() || user.org_ids.len() > 1)
+            {
+                return Err(AppError::BadRequest(
+                    "You can see several organizations: name one with ?orgId=.".into(),
+                ));
+            }
             let org = resolve_org(&req, &user, wanted).await?;
             if !user.role.can(P::ACTION) {
                 return Err(AppError::forbidden());

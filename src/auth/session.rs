@@ -9,6 +9,7 @@ use crate::error::AppError;
 use crate::service::users::{self, LoginFailure};
 use crate::state::AppState;
 use actix_session::Session;
+use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::{HttpRequest, web};
 use chrono::Utc;
 
@@ -20,7 +21,9 @@ pub async fn log_in(
     session: &Session,
     username: String,
     password: String,
-) -> Result<Result<(User, Role), LoginFailure>, AppError> {
+) -> Result<Result<(User, Role, Cookie<'static>), LoginFailure>, AppError> {
+    let device_cookie = device_cookie_name(state.https);
+    let device = req.cookie(device_cookie).map(|c| c.value().to_owned());
     let actor = Actor {
         user_id: None,
         name: String::new(),
@@ -36,14 +39,32 @@ pub async fn log_in(
             &st.dummy_hash,
             &username,
             &password,
+            device.as_deref(),
             actor,
         )
     })
     .await??;
-    if let Ok((user, _)) = &outcome {
-        start(session, user)?;
+    let Ok(users::LoggedIn { user, role, device }) = outcome else {
+        return Ok(Err(outcome.err().unwrap_or(LoginFailure::BadCredentials)));
+    };
+    start(session, &user)?;
+    let cookie = Cookie::build(device_cookie, device)
+        .path("/")
+        .http_only(true)
+        .secure(state.https)
+        .same_site(SameSite::Strict)
+        .max_age(CookieDuration::days(users::DEVICE_COOKIE_DAYS))
+        .finish();
+    Ok(Ok((user, role, cookie)))
+}
+
+/// The login-device cookie (see `users::authenticate`), named like the session cookie.
+fn device_cookie_name(https: bool) -> &'static str {
+    if https {
+        "__Host-sp_device"
+    } else {
+        "sp_device"
     }
-    Ok(outcome)
 }
 
 fn start(session: &Session, user: &User) -> Result<(), AppError> {

@@ -79,6 +79,7 @@ pub struct TokenKeys {
     cipher: Aes256Gcm,
     digest_key: [u8; 32],
     pseudonym_key: [u8; 32],
+    device_key: [u8; 32],
 }
 
 impl TokenKeys {
@@ -86,10 +87,12 @@ impl TokenKeys {
         let enc_key = derive_subkey(secret, b"sandbox-portal token encryption v1");
         let digest_key = derive_subkey(secret, b"sandbox-portal token digest v1");
         let pseudonym_key = derive_subkey(secret, b"sandbox-portal pseudonyms v1");
+        let device_key = derive_subkey(secret, b"sandbox-portal login devices v1");
         TokenKeys {
             cipher: Aes256Gcm::new(&enc_key.into()),
             digest_key,
             pseudonym_key,
+            device_key,
         }
     }
 
@@ -97,6 +100,12 @@ impl TokenKeys {
     /// which may well be a password typed in the wrong box).
     pub fn pseudonym(&self, text: &str) -> String {
         hex::encode(hmac_sha256(&self.pseudonym_key, text.as_bytes()))
+    }
+
+    /// Binds a browser's login-device nonce to one account (given by its pseudonym).
+    pub fn device_mac(&self, account: &str, nonce: &str) -> String {
+        let msg = format!("{account}.{nonce}");
+        hex::encode(hmac_sha256(&self.device_key, msg.as_bytes()))
     }
 
     /// Keyed hash of a value: what the database stores and is searched by.

@@ -8,6 +8,7 @@ use crate::db::{orgs, users};
 use crate::domain::role::Role;
 use crate::error::AppError;
 use diesel::prelude::*;
+use rand::RngExt;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -24,6 +25,14 @@ pub fn backoff_secs(failures: i32) -> i64 {
     (1i64 << exp).min(MAX_BACKOFF_SECS)
 }
 
+fn seconds(n: u64) -> String {
+    if n == 1 {
+        "1 second".into()
+    } else {
+        format!("{n} seconds")
+    }
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum LoginFailure {
     BadCredentials,
@@ -35,10 +44,46 @@ impl LoginFailure {
         match self {
             LoginFailure::BadCredentials => "Invalid username or password.".into(),
             LoginFailure::Throttled { retry_after } => format!(
-                "Too many failed attempts for this account. Wait {retry_after} seconds and try again."
+                "Too many failed attempts for this account. Wait {} and try again.",
+                seconds(*retry_after)
             ),
         }
     }
+}
+
+/// A successful login: the user, their role, and the value of the login-device cookie to send.
+pub struct LoggedIn {
+    pub user: User,
+    pub role: Role,
+    pub device: String,
+}
+
+/// How long a browser stays known to an account after its last successful login.
+pub const DEVICE_COOKIE_DAYS: i64 = 180;
+
+/// The nonce of a login-device cookie (`nonce.mac`) if it was issued for this account.
+///
+/// OWASP's "device cookie" answer to lockout: failures are throttled per account, but a browser
+/// that has logged in to the account before is throttled on its own, so an attacker's guesses
+/// from elsewhere cannot keep the real user out, and a copied cookie serves one account only.
+fn device_nonce<'a>(
+    keys: &crate::domain::token::TokenKeys,
+    account: &str,
+    cookie: &'a str,
+) -> Option<&'a str> {
+    use subtle::ConstantTimeEq;
+    let (nonce, mac) = cookie.split_once('.')?;
+    if nonce.len() != 32 || !nonce.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let expected = keys.device_mac(account, nonce);
+    bool::from(expected.as_bytes().ct_eq(mac.as_bytes())).then_some(nonce)
+}
+
+fn new_device_nonce() -> String {
+    let mut nonce = [0u8; 16];
+    rand::rng().fill(&mut nonce);
+    hex::encode(nonce)
 }
 
 /// Checks a login. Unknown users, disabled users and wrong passwords give the same answer after
@@ -54,12 +99,20 @@ pub fn authenticate(
     dummy_hash: &str,
     username: &str,
     password_given: &str,
+    device: Option<&str>,
     mut actor: Actor,
-) -> Result<Result<(User, Role), LoginFailure>, AppError> {
+) -> Result<Result<LoggedIn, LoginFailure>, AppError> {
     let typed: String = username.trim().chars().take(100).collect();
     // Neither the throttle table nor the audit trail keeps a name as typed: it may be a password.
     let key = keys.pseudonym(&typed.to_lowercase());
     actor.name = format!("unknown user {}", &key[..12]);
+    // A browser that logged in to this account before has a backoff of its own; everyone else
+    // shares the account's.
+    let known_device = device.and_then(|d| device_nonce(keys, &key, d));
+    let bucket = match known_device {
+        Some(nonce) => format!("{key}.{nonce}"),
+        None => key.clone(),
+    };
     let fail = |conn: &mut PgConnection, actor: &Actor, org_id, reason: &str| {
         audit::record(
             conn,
@@ -74,7 +127,12 @@ pub fn authenticate(
         )
     };
     let reserved = pool.get()?.transaction(|conn| {
-        let user = users::find_by_username(conn, &typed)?;
+        // PostgreSQL refuses text with NUL in it; nobody's name has one.
+        let user = if typed.contains('\0') {
+            None
+        } else {
+            users::find_by_username(conn, &typed)?
+        };
         let org_id = match &user {
             Some(u) => single_org(conn, u.id)?,
             None => None,
@@ -84,7 +142,7 @@ pub fn authenticate(
         }
         actor.user_id = user.as_ref().map(|u| u.id);
         actor.role = user.as_ref().and_then(|u| u.role.parse().ok());
-        if let Some(wait) = users::reserve_attempt(conn, &key, backoff_secs)? {
+        if let Some(wait) = users::reserve_attempt(conn, &bucket, backoff_secs)? {
             fail(conn, &actor, org_id, "throttled")?;
             return Ok::<_, AppError>(Err(LoginFailure::Throttled {
                 retry_after: wait.unsigned_abs(),
@@ -106,7 +164,9 @@ pub fn authenticate(
     let role = user.as_ref().and_then(|u| u.role.parse::<Role>().ok());
     pool.get()?.transaction(|conn| match (ok, user, role) {
         (true, Some(user), Some(role)) => {
-            users::clear_failures(conn, &key)?;
+            // Only the bucket this attempt used: a login from a known browser must not hand an
+            // attacker who is guessing elsewhere a fresh set of free attempts.
+            users::clear_failures(conn, &bucket)?;
             audit::record(
                 conn,
                 &actor,
@@ -118,7 +178,9 @@ pub fn authenticate(
                     details: json!({}),
                 },
             )?;
-            Ok(Ok((user, role)))
+            let nonce = known_device.map_or_else(new_device_nonce, str::to_owned);
+            let device = format!("{nonce}.{}", keys.device_mac(&key, &nonce));
+            Ok(Ok(LoggedIn { user, role, device }))
         }
         _ => {
             fail(conn, &actor, org_id, "bad credentials")?;
@@ -163,10 +225,13 @@ pub fn create(
     let username = username.trim();
     if username.is_empty()
         || username.chars().count() > 100
-        || username.chars().any(char::is_whitespace)
+        || username
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
     {
         return Err(AppError::BadRequest(
-            "The username must be 1 to 100 characters without spaces.".into(),
+            "The username must be 1 to 100 characters, without spaces or control characters."
+                .into(),
         ));
     }
     password::check_strength(password_plain).map_err(AppError::BadRequest)?;

@@ -10,7 +10,7 @@ use crate::state::AppState;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -95,12 +95,28 @@ fn non_empty(s: &Option<String>) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The action filter of the page and of the API: one of `ACTIONS`, or none.
+pub fn checked_action(raw: Option<&str>) -> Result<Option<String>, AppError> {
+    match raw.map(str::trim).filter(|a| !a.is_empty()) {
+        None => Ok(None),
+        Some(a) if ACTIONS.contains(&a) => Ok(Some(a.to_owned())),
+        Some(a) => Err(AppError::BadRequest(format!(
+            "Unknown action \"{}\".",
+            a.escape_default()
+        ))),
+    }
+}
+
 fn date(field: &str, raw: &Option<String>) -> Result<Option<NaiveDate>, AppError> {
     non_empty(raw)
         .map(|s| {
-            NaiveDate::parse_from_str(&s, "%Y-%m-%d").map_err(|_| {
-                AppError::BadRequest(format!("{field} must be a date like 2026-11-28."))
-            })
+            NaiveDate::parse_from_str(&s, "%Y-%m-%d")
+                .ok()
+                // Years PostgreSQL and people both understand.
+                .filter(|d| (1970..=9999).contains(&d.year()))
+                .ok_or_else(|| {
+                    AppError::BadRequest(format!("{field} must be a date like 2026-11-28."))
+                })
         })
         .transpose()
 }
@@ -117,11 +133,15 @@ fn filter_for(auth: &Authorized<ViewAuditLog>, q: &Query) -> Result<Filter, AppE
     } else {
         Some(auth.user.org_ids.clone())
     };
-    let action = non_empty(&q.action);
-    if let Some(a) = &action
-        && !ACTIONS.contains(&a.as_str())
+    let action = checked_action(q.action.as_deref())?;
+    let actor = non_empty(&q.user);
+    if actor
+        .as_deref()
+        .is_some_and(|a| a.chars().any(char::is_control))
     {
-        return Err(AppError::BadRequest(format!("Unknown action \"{a}\".")));
+        return Err(AppError::BadRequest(
+            "The user filter cannot contain control characters.".into(),
+        ));
     }
     let from = date("From", &q.from)?;
     let to = date("To", &q.to)?;
@@ -135,7 +155,7 @@ fn filter_for(auth: &Authorized<ViewAuditLog>, q: &Query) -> Result<Filter, AppE
     Ok(Filter {
         orgs,
         action,
-        actor: non_empty(&q.user),
+        actor,
         from: from
             .and_then(|d| d.and_hms_opt(0, 0, 0))
             .map(|t| t.and_utc()),

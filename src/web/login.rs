@@ -101,9 +101,11 @@ async fn login(
     let outcome = log_in(&req, &state, &session, form.username.clone(), form.password).await?;
     let next = safe_next(form.next.as_deref());
     match outcome {
-        Ok((_, role)) => {
+        Ok((_, role, device)) => {
             let asked = same_site(form.next.as_deref()).filter(|n| *n != PAGE);
-            Ok(see_other(asked.unwrap_or(landing(role))))
+            let mut res = see_other(asked.unwrap_or(landing(role)));
+            res.add_cookie(&device).map_err(anyhow::Error::from)?;
+            Ok(res)
         }
         Err(failure) => {
             let status = match failure {

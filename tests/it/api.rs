@@ -185,8 +185,13 @@ async fn login_sets_the_session_cookie_ignores_api_key_and_timestamp_and_is_audi
         res.body,
         json!({ "username": "alice", "role": "org_admin", "orgIds": [org.id] })
     );
-    let set_cookie = res.headers["set-cookie"].to_str().unwrap();
-    assert!(set_cookie.starts_with("sp_session="), "{set_cookie}");
+    let set_cookie = res
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .find(|c| c.starts_with("sp_session="))
+        .expect("the session cookie");
     assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"));
     let me = api.get("/authenticatedSession").await;
     assert_eq!(me.status, 200);
@@ -1309,4 +1314,42 @@ async fn r7_r8_r10_support_changes_through_the_api_reach_the_submission_api_and_
     );
     until_submission_gets(&app, &value, 200).await;
     assert_eq!(app.value_of(org.id, token.id), value);
+}
+
+/// §6: support and partner users name the org with `?orgId=`; a script that forgets it, or
+/// names two, gets a 400 that says so instead of another org's tokens.
+#[actix_web::test]
+async fn a_user_of_several_orgs_must_name_one_with_org_id() {
+    let app = TestApp::spawn().await;
+    let (acme, _) = app.org("Acme");
+    let (globex, _) = app.org("Globex");
+    let partner = api_as(&app, "pat", Role::PartnerViewer, &[acme.id, globex.id]).await;
+    let support = api_as(&app, "sam", Role::Support, &[]).await;
+    for api in [&partner, &support] {
+        api.get("/sandboxApiTokens")
+            .await
+            .refused(400, "BAD_REQUEST");
+        api.get(&format!(
+            "/sandboxApiTokens?orgId={}&orgId={}",
+            acme.id, globex.id
+        ))
+        .await
+        .refused(400, "BAD_REQUEST");
+        let named = api.get(&tokens_of(globex.id)).await;
+        assert_eq!(named.status, 200);
+    }
+    // One org: nothing to choose.
+    let admin = api_as(&app, "ada", Role::OrgAdmin, &[acme.id]).await;
+    assert_eq!(admin.get("/sandboxApiTokens").await.status, 200);
+}
+
+/// A refused API login says why, in the login page's words.
+#[actix_web::test]
+async fn a_refused_api_login_says_the_credentials_are_wrong() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.org("Acme");
+    app.user("alice", Role::OrgAdmin, &[org.id]);
+    let answer = Api::new(&app).login("alice", "wrong").await;
+    answer.refused(401, "UNAUTHORIZED");
+    assert_eq!(answer.body["message"], "Invalid username or password.");
 }

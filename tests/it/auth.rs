@@ -333,3 +333,116 @@ async fn an_unknown_page_gets_the_portals_404_page() {
         assert!(body.contains("does not exist"), "{body}");
     }
 }
+
+/// An expired session turns a click into a trip to the login page and back to the same page
+/// (org included), not into "your form has expired" on every button.
+#[actix_web::test]
+async fn after_the_session_expires_a_click_leads_to_login_and_back_to_the_same_page() {
+    use diesel::prelude::*;
+    use sandbox_portal::db::schema::web_sessions as ws;
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    let mut b = app.login_as("alice", Role::OrgAdmin, &[org.id]).await;
+    b.refresh_csrf_at(&page_of(org.id)).await;
+    diesel::delete(ws::table).execute(&mut app.conn()).unwrap();
+
+    let back = format!(
+        "/login?next={}",
+        sandbox_portal::error::urlencode(&page_of(org.id))
+    );
+    let res = b
+        .client
+        .post(b.url(&token_url(org.id, token.id, "reveal")))
+        .header("HX-Request", "true")
+        .header("HX-Current-URL", b.url(&page_of(org.id)))
+        .header("X-CSRF-Token", &b.csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["hx-redirect"], back.as_str());
+
+    let res = b
+        .post_form(&token_url(org.id, token.id, "delete"), &[])
+        .await;
+    assert_eq!(res.status(), 303);
+    assert!(
+        res.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/login?next=")
+    );
+
+    let res = b.get(&page_of(org.id)).await;
+    assert_eq!(res.headers()["location"], back.as_str());
+    // And nothing was deleted on the way.
+    assert_eq!(app.tokens(org.id).len(), 1);
+}
+
+/// §9: failures are throttled per account, but a browser that has logged in to the account
+/// before has its own backoff, so someone guessing elsewhere cannot keep the admin out; its
+/// cookie is bound to the account, so copying it to guess another account gains nothing.
+#[actix_web::test]
+async fn an_attacker_guessing_an_account_cannot_lock_out_a_browser_that_logged_in_before() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.org("Acme");
+    app.user("alice", Role::OrgAdmin, &[org.id]);
+    app.user("bob", Role::OrgAdmin, &[org.id]);
+    let mut alice = app.client();
+    assert_eq!(alice.login("alice", PASSWORD).await.status(), 303);
+    let device = alice
+        .cookie_header()
+        .split("; ")
+        .find(|c| c.starts_with("sp_device="))
+        .expect("a login-device cookie")
+        .to_owned();
+
+    let mut attacker = app.client();
+    for _ in 0..6 {
+        attacker.login("alice", "wrong").await;
+    }
+    assert_eq!(attacker.login("alice", PASSWORD).await.status(), 429);
+    assert_eq!(alice.login("alice", PASSWORD).await.status(), 303);
+
+    // Alice's browser is still throttled when it guesses, in its own bucket.
+    let mut guesses = Vec::new();
+    for _ in 0..6 {
+        guesses.push(alice.login("alice", "wrong").await.status().as_u16());
+    }
+    assert_eq!(guesses.last(), Some(&429), "{guesses:?}");
+
+    // Her cookie, copied, does not open a bucket of its own for bob.
+    let mut copier = app.client();
+    copier
+        .jar
+        .add_cookie_str(&device, &copier.base.parse().unwrap());
+    for _ in 0..6 {
+        copier.login("bob", "wrong").await;
+    }
+    let mut other = app.client();
+    assert_eq!(other.login("bob", PASSWORD).await.status(), 429);
+}
+
+/// Text PostgreSQL cannot store (a NUL) is a failed login or a 400, never a 500.
+#[actix_web::test]
+async fn a_nul_in_a_login_or_a_filter_is_refused_not_a_server_error() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.org("Acme");
+    let mut b = app.client();
+    assert_eq!(b.login("ali\0ce", "wrong").await.status(), 401);
+    let api = reqwest::Client::new()
+        .post(format!("{}/api/v1/authenticatedSession", app.addr))
+        .json(&serde_json::json!({"username": "a\u{0}b", "password": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 401);
+    let body: serde_json::Value = api.json().await.unwrap();
+    assert_eq!(body["message"], "Invalid username or password.");
+
+    let b = app.login_as("alice", Role::OrgAdmin, &[org.id]).await;
+    for path in ["/admin/audit-log?user=%00", "/admin/audit-log?action=%00"] {
+        let res = b.get(path).await;
+        assert_eq!(res.status(), 400, "{path}");
+    }
+}
