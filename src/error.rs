@@ -40,8 +40,10 @@ impl AppError {
             AppError::BadRequest(_) => "BAD_REQUEST",
             AppError::Unauthorized | AppError::BadCredentials => "UNAUTHORIZED",
             AppError::Forbidden(_) => "FORBIDDEN",
-            AppError::Policy(Refusal::SubscriptionExpired) => "SUBSCRIPTION_EXPIRED",
-            AppError::Policy(Refusal::ProviderDisabled) => "TOKEN_DISABLED",
+            AppError::Policy(Refusal::SubscriptionExpired | Refusal::NoSubscription) => {
+                "SUBSCRIPTION_EXPIRED"
+            }
+            AppError::Policy(Refusal::ProviderDisabled(_)) => "TOKEN_DISABLED",
             AppError::Policy(Refusal::TokenLimitReached { .. }) => "TOKEN_LIMIT_REACHED",
             AppError::NotFound => "NOT_FOUND",
             AppError::Conflict(_) => "CONFLICT",

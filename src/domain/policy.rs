@@ -28,6 +28,8 @@ pub struct OrgFacts {
     pub subscription: SubscriptionStatus,
     /// R10: the org's Sandbox API access is provider-disabled.
     pub api_disabled: bool,
+    /// R10 (or support): why the org's Sandbox API access is off, shown to the org.
+    pub api_disabled_reason: Option<String>,
     /// R7: at least one of its tokens is provider-disabled.
     pub any_token_disabled: bool,
 }
@@ -36,10 +38,23 @@ pub struct OrgFacts {
 pub enum Refusal {
     /// R8
     SubscriptionExpired,
+    /// R8 for an org that never had a subscription (or had it removed).
+    NoSubscription,
     /// R7 / R10
-    ProviderDisabled,
+    ProviderDisabled(Disabled),
     /// R4
     TokenLimitReached { limit: i32 },
+}
+
+/// What the provider disabled, which decides what a refusal says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disabled {
+    /// R10 or support: the org's whole Sandbox API access.
+    Org,
+    /// R7: the token being changed.
+    ThisToken,
+    /// R7: another token of the org, which removes Add.
+    AToken,
 }
 
 impl Refusal {
@@ -50,9 +65,24 @@ impl Refusal {
                  Contact Zscaler Support to renew it; your tokens will work again as they are."
                     .into()
             }
-            Refusal::ProviderDisabled => {
-                "Sandbox API access has been disabled by Zscaler or your service provider. \
-                 Contact support to re-enable it."
+            Refusal::NoSubscription => {
+                "Your organization has no Sandbox subscription, so Sandbox API tokens cannot be \
+                 changed. Contact Zscaler Support."
+                    .into()
+            }
+            Refusal::ProviderDisabled(Disabled::Org) => {
+                "Sandbox API access for your organization has been disabled by Zscaler or your \
+                 service provider. Contact support to re-enable it."
+                    .into()
+            }
+            Refusal::ProviderDisabled(Disabled::ThisToken) => {
+                "This token has been disabled by Zscaler or your service provider, so it cannot \
+                 be regenerated or deleted. Contact support to re-enable it."
+                    .into()
+            }
+            Refusal::ProviderDisabled(Disabled::AToken) => {
+                "A token of your organization has been disabled by Zscaler or your service \
+                 provider, so no token can be added. Contact support to re-enable it."
                     .into()
             }
             Refusal::TokenLimitReached { limit } => format!(
@@ -67,9 +97,8 @@ impl OrgFacts {
     fn writable(&self) -> Result<(), Refusal> {
         match self.subscription {
             SubscriptionStatus::Active => Ok(()),
-            SubscriptionStatus::Expired | SubscriptionStatus::None => {
-                Err(Refusal::SubscriptionExpired)
-            }
+            SubscriptionStatus::Expired => Err(Refusal::SubscriptionExpired),
+            SubscriptionStatus::None => Err(Refusal::NoSubscription),
         }
     }
 
@@ -77,8 +106,11 @@ impl OrgFacts {
     /// bypassed by adding a fresh token.
     pub fn may_add(&self) -> Result<(), Refusal> {
         self.writable()?;
-        if self.api_disabled || self.any_token_disabled {
-            return Err(Refusal::ProviderDisabled);
+        if self.api_disabled {
+            return Err(Refusal::ProviderDisabled(Disabled::Org));
+        }
+        if self.any_token_disabled {
+            return Err(Refusal::ProviderDisabled(Disabled::AToken));
         }
         if self.token_count >= i64::from(self.token_limit) {
             return Err(Refusal::TokenLimitReached {
@@ -91,8 +123,11 @@ impl OrgFacts {
     /// R5, R6, R7, R8.
     pub fn may_regenerate_or_delete(&self, token_disabled: bool) -> Result<(), Refusal> {
         self.writable()?;
-        if self.api_disabled || token_disabled {
-            return Err(Refusal::ProviderDisabled);
+        if self.api_disabled {
+            return Err(Refusal::ProviderDisabled(Disabled::Org));
+        }
+        if token_disabled {
+            return Err(Refusal::ProviderDisabled(Disabled::ThisToken));
         }
         Ok(())
     }
@@ -145,15 +180,21 @@ impl TokenState {
     }
 }
 
-/// Provider reason for an org-level disable (R10); the org's own reason is for support's eyes.
+/// Shown for an org-level disable that has no reason on record.
 pub const ORG_DISABLED_REASON: &str = "Sandbox API access disabled by provider";
 
 impl OrgFacts {
     /// A provider disable outranks an expired subscription: renewing alone does not lift it.
     pub fn token_state(&self, token_disabled_reason: Option<&str>) -> TokenState {
-        let provider_reason = token_disabled_reason
-            .map(str::to_owned)
-            .or_else(|| self.api_disabled.then(|| ORG_DISABLED_REASON.to_owned()));
+        // The org's reason, as the page's banner shows it: R10 says "API call threshold
+        // exceeded" on every token.
+        let provider_reason = token_disabled_reason.map(str::to_owned).or_else(|| {
+            self.api_disabled.then(|| {
+                self.api_disabled_reason
+                    .clone()
+                    .unwrap_or_else(|| ORG_DISABLED_REASON.to_owned())
+            })
+        });
         let status = if provider_reason.is_some() {
             TokenStatus::ProviderDisabled
         } else if self.subscription != SubscriptionStatus::Active {
@@ -188,10 +229,32 @@ pub fn validate_token_name(raw: &str) -> Result<String, String> {
             "The name is {len} characters long; use at most 10 characters."
         ));
     }
-    if name.chars().any(char::is_control) {
-        return Err("The name cannot contain control characters.".into());
+    if !name.chars().all(visible) {
+        return Err(
+            "The name can only hold visible characters and spaces (no control, formatting or \
+             invisible characters)."
+                .into(),
+        );
     }
     Ok(name.to_owned())
+}
+
+/// A character that shows as itself. Format characters (zero-width spaces and joiners, bidi
+/// overrides) would let two names that look the same both pass R9's uniqueness check, or make a
+/// name that reads backwards in the audit log.
+fn visible(c: char) -> bool {
+    use unicode_properties::{GeneralCategory as G, UnicodeGeneralCategory};
+    match c.general_category() {
+        G::Control
+        | G::Format
+        | G::PrivateUse
+        | G::Unassigned
+        | G::Surrogate
+        | G::LineSeparator
+        | G::ParagraphSeparator => false,
+        G::SpaceSeparator => c == ' ',
+        _ => true,
+    }
 }
 
 #[cfg(test)]
@@ -204,6 +267,7 @@ mod tests {
             token_limit: 5,
             subscription: SubscriptionStatus::Active,
             api_disabled: false,
+            api_disabled_reason: None,
             any_token_disabled: false,
         }
     }
@@ -223,11 +287,14 @@ mod tests {
             any_token_disabled: true,
             ..facts()
         };
-        assert_eq!(f.may_add(), Err(Refusal::ProviderDisabled));
+        assert_eq!(
+            f.may_add(),
+            Err(Refusal::ProviderDisabled(Disabled::AToken))
+        );
         assert_eq!(f.may_regenerate_or_delete(false), Ok(()));
         assert_eq!(
             f.may_regenerate_or_delete(true),
-            Err(Refusal::ProviderDisabled)
+            Err(Refusal::ProviderDisabled(Disabled::ThisToken))
         );
     }
 
@@ -260,12 +327,22 @@ mod tests {
         assert_eq!(both.reason().as_deref(), Some("terms violation"));
         let org_off = OrgFacts {
             api_disabled: true,
+            api_disabled_reason: Some("API call threshold exceeded".into()),
             ..facts()
         };
         assert_eq!(
             org_off.token_state(None).reason().as_deref(),
-            Some(ORG_DISABLED_REASON)
+            Some("API call threshold exceeded")
         );
+        assert_eq!(
+            org_off.may_add(),
+            Err(Refusal::ProviderDisabled(Disabled::Org))
+        );
+        let never = OrgFacts {
+            subscription: SubscriptionStatus::None,
+            ..facts()
+        };
+        assert_eq!(never.may_add(), Err(Refusal::NoSubscription));
         assert!(!facts().token_state(None).status.is_disabled());
         assert_eq!(
             expired.may_reveal_via_api(),
@@ -279,5 +356,16 @@ mod tests {
         assert!(validate_token_name("   ").is_err());
         assert!(validate_token_name("elevenchars").is_err());
         assert_eq!(validate_token_name("éééééééééé"), Ok("éééééééééé".into()));
+        assert_eq!(validate_token_name("ci prod 2"), Ok("ci prod 2".into()));
+        assert_eq!(validate_token_name("日本語"), Ok("日本語".into()));
+        for invisible in [
+            "Build\u{200b}",
+            "Bui\u{200d}ld",
+            "\u{202e}test",
+            "a\u{3000}b",
+            "a\0b",
+        ] {
+            assert!(validate_token_name(invisible).is_err(), "{invisible:?}");
+        }
     }
 }

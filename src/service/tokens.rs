@@ -28,6 +28,7 @@ pub fn facts(conn: &mut PgConnection, org: &Org) -> QueryResult<OrgFacts> {
         token_limit: org.token_limit,
         subscription: SubscriptionStatus::of(org.subscription_expires_at, Utc::now()),
         api_disabled: org.api_disabled_at.is_some(),
+        api_disabled_reason: org.api_disabled_reason.clone(),
         any_token_disabled: tokens::any_disabled(conn, org.id)?,
     })
 }

@@ -20,7 +20,20 @@ pub const DEFAULT_MAX_BYTES: usize = 20 * 1024 * 1024;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/zscsb/submit", web::post().to(submit))
-        .route("/zscsb/discan", web::post().to(discan));
+        .route("/zscsb/submit", web::route().to(post_only))
+        .route("/zscsb/discan", web::post().to(discan))
+        .route("/zscsb/discan", web::route().to(post_only));
+}
+
+/// A script that GETs the endpoint gets the API's JSON and the method to use, not a web page.
+async fn post_only() -> HttpResponse {
+    let mut res = refuse(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Use POST with the file's bytes as the body",
+    );
+    res.headers_mut()
+        .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+    res
 }
 
 #[derive(Serialize)]
@@ -72,6 +85,16 @@ async fn discan(req: HttpRequest, body: web::Payload, state: web::Data<AppState>
 enum BodyError {
     TooLarge,
     Corrupt,
+    UnsupportedEncoding,
+}
+
+/// `force=0|1` (SPEC §8) or absent; anything else is refused so a typo is not silently ignored.
+fn force_is_valid(req: &HttpRequest) -> bool {
+    let query = req.query_string();
+    query.is_empty()
+        || url::form_urlencoded::parse(query.as_bytes())
+            .filter(|(k, _)| k == "force")
+            .all(|(_, v)| v == "0" || v == "1")
 }
 
 /// Reads the (possibly gzip-encoded) body, refusing as soon as it passes the limit.
@@ -85,10 +108,17 @@ async fn read_body(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    let identity = req
-        .headers()
-        .get(header::CONTENT_ENCODING)
-        .is_none_or(|v| v.as_bytes().eq_ignore_ascii_case(b"identity"));
+    let encoding = req.headers().get(header::CONTENT_ENCODING);
+    let identity = encoding.is_none_or(|v| v.as_bytes().eq_ignore_ascii_case(b"identity"));
+    if !identity
+        && !encoding.is_some_and(|v| {
+            [&b"gzip"[..], b"x-gzip", b"deflate", b"br", b"zstd"]
+                .iter()
+                .any(|known| v.as_bytes().eq_ignore_ascii_case(known))
+        })
+    {
+        return Err(BodyError::UnsupportedEncoding);
+    }
     if identity && declared.is_some_and(|n| n > limit) {
         return Err(BodyError::TooLarge);
     }
@@ -100,6 +130,10 @@ async fn read_body(
             return Err(BodyError::TooLarge);
         }
         body.extend_from_slice(&chunk);
+    }
+    // Bytes that decode to nothing were not what their Content-Encoding said.
+    if body.is_empty() && !identity && declared.is_some_and(|n| n > 0) {
+        return Err(BodyError::Corrupt);
     }
     Ok(body)
 }
@@ -134,32 +168,37 @@ async fn handle(
         }
         Verdict::Pass { org_id, .. } => org_id,
     };
-    let bad_body = match read_body(&req, payload, state.submission_max_bytes).await {
-        Ok(b) if b.is_empty() => Err((
-            StatusCode::BAD_REQUEST,
-            "The request body is empty: send the file's bytes",
-        )),
-        Ok(b) => Ok(b),
-        Err(BodyError::TooLarge) => Err((
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "The file is larger than the allowed size",
-        )),
-        Err(BodyError::Corrupt) => Err((
-            StatusCode::BAD_REQUEST,
-            "The request body could not be decoded",
-        )),
+    let bad_request = if !force_is_valid(&req) {
+        Err((StatusCode::BAD_REQUEST, "force must be 0 or 1"))
+    } else {
+        match read_body(&req, payload, state.submission_max_bytes).await {
+            Ok(b) if b.is_empty() => Err((
+                StatusCode::BAD_REQUEST,
+                "The request body is empty: send the file's bytes",
+            )),
+            Ok(b) => Ok(b),
+            Err(BodyError::TooLarge) => Err((
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "The file is larger than the allowed size",
+            )),
+            Err(BodyError::Corrupt) => Err((
+                StatusCode::BAD_REQUEST,
+                "The request body could not be decoded",
+            )),
+            Err(BodyError::UnsupportedEncoding) => Err((
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Unsupported Content-Encoding: send the file as is, or gzip-compressed",
+            )),
+        }
     };
-    let body = match bad_body {
+    let body = match bad_request {
         Ok(b) => b,
         Err((status, message)) => {
             // Still an API call of a valid token: R10 counts it, or empty bodies would be a
-            // way around the abuse threshold.
+            // way around the abuse threshold. A token refused meanwhile is refused as such.
             return match state.writer.record(digest, org_id, None).await {
-                Outcome::ThresholdExceeded => refuse(
-                    StatusCode::FORBIDDEN,
-                    "The API token is disabled. Contact support to re-enable it.",
-                ),
-                _ => refuse(status, message),
+                Outcome::Counted | Outcome::Unavailable => refuse(status, message),
+                outcome => refusal(outcome).unwrap_or_else(|| refuse(status, message)),
             };
         }
     };
@@ -175,6 +214,19 @@ async fn handle(
     };
     match state.writer.record(digest, org_id, Some(submission)).await {
         Outcome::Accepted => HttpResponse::Ok().json(accepted),
+        outcome => refusal(outcome).unwrap_or_else(|| {
+            refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The submission could not be recorded; try again",
+            )
+        }),
+    }
+}
+
+/// The answer to a call the writer refused; None for one it accepted or merely counted.
+fn refusal(outcome: Outcome) -> Option<HttpResponse> {
+    Some(match outcome {
+        Outcome::Accepted | Outcome::Counted => return None,
         Outcome::Unknown => refuse(StatusCode::UNAUTHORIZED, "Invalid API token"),
         Outcome::Disabled | Outcome::ThresholdExceeded => refuse(
             StatusCode::FORBIDDEN,
@@ -195,12 +247,11 @@ async fn handle(
             );
             res
         }
-        // Only for calls without a file; never answered to a submission.
-        Outcome::Counted | Outcome::Unavailable => refuse(
+        Outcome::Unavailable => refuse(
             StatusCode::SERVICE_UNAVAILABLE,
             "The submission could not be recorded; try again",
         ),
-    }
+    })
 }
 
 pub fn seconds_to_utc_midnight() -> i64 {

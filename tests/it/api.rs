@@ -1353,3 +1353,52 @@ async fn a_refused_api_login_says_the_credentials_are_wrong() {
     answer.refused(401, "UNAUTHORIZED");
     assert_eq!(answer.body["message"], "Invalid username or password.");
 }
+
+/// R10 and R8 say what actually happened: an org disabled by the threshold shows that reason on
+/// every token (as the page's banner does), and an org without any subscription is not told
+/// that its subscription "has expired".
+#[actix_web::test]
+async fn r10_r8_refusals_name_the_real_reason() {
+    use diesel::prelude::*;
+    use sandbox_portal::db::schema::organizations as o;
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    let admin = api_as(&app, "ada", Role::OrgAdmin, &[org.id]).await;
+    diesel::update(o::table.find(org.id))
+        .set((
+            o::api_disabled_at.eq(Some(chrono::Utc::now())),
+            o::api_disabled_reason.eq(Some("API call threshold exceeded")),
+            o::api_disabled_by.eq(Some("system")),
+        ))
+        .execute(&mut app.conn())
+        .unwrap();
+    let list = admin.get(&tokens_of(org.id)).await;
+    assert_eq!(list.body["tokens"][0]["status"], "DISABLED");
+    assert_eq!(
+        list.body["tokens"][0]["disabledReason"],
+        "API call threshold exceeded"
+    );
+    let refused = admin.post_empty(&tok(org.id, token.id, "regenerate")).await;
+    refused.refused(403, "TOKEN_DISABLED");
+    assert!(
+        refused.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("for your organization"),
+        "{}",
+        refused.body
+    );
+
+    let (bare, _) = app.org("Globex");
+    diesel::update(o::table.find(bare.id))
+        .set(o::subscription_expires_at.eq(None::<chrono::DateTime<chrono::Utc>>))
+        .execute(&mut app.conn())
+        .unwrap();
+    let other = api_as(&app, "gus", Role::OrgAdmin, &[bare.id]).await;
+    let refused = other
+        .post(&tokens_of(bare.id), json!({ "name": "ci" }))
+        .await;
+    refused.refused(403, "SUBSCRIPTION_EXPIRED");
+    let message = refused.body["message"].as_str().unwrap();
+    assert!(message.contains("no Sandbox subscription"), "{message}");
+}
