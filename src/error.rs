@@ -210,7 +210,18 @@ pub async fn render_errors(
     let message = message_of(Some(e), status);
     let retry_after = res.headers().get(header::RETRY_AFTER).cloned();
     let (http_req, _) = res.into_parts();
-    let mut new = browser_error(&http_req, status, &message);
+    // A full error page keeps the header (who is logged in, the way back) for a logged-in
+    // person. Not for server errors: the database may be what failed.
+    let user =
+        if status.is_client_error() && status != StatusCode::UNAUTHORIZED && !is_htmx(&http_req) {
+            use actix_web::FromRequest;
+            crate::auth::extract::CurrentUser::extract(&http_req)
+                .await
+                .ok()
+        } else {
+            None
+        };
+    let mut new = browser_error(&http_req, status, &message, user.as_ref());
     if let Some(v) = retry_after {
         new.headers_mut().insert(header::RETRY_AFTER, v);
     }
@@ -227,7 +238,12 @@ fn message_of(err: Option<&actix_web::Error>, status: StatusCode) -> String {
     }
 }
 
-fn browser_error(req: &actix_web::HttpRequest, status: StatusCode, message: &str) -> HttpResponse {
+fn browser_error(
+    req: &actix_web::HttpRequest,
+    status: StatusCode,
+    message: &str,
+    user: Option<&crate::auth::extract::CurrentUser>,
+) -> HttpResponse {
     let htmx = is_htmx(req);
     if status == StatusCode::UNAUTHORIZED {
         // After logging in, come back to the page: a POST-only path would answer 404/405.
@@ -266,10 +282,13 @@ fn browser_error(req: &actix_web::HttpRequest, status: StatusCode, message: &str
             .body(flash_html("error", message));
     }
     let page = ErrorPage {
-        chrome: crate::web::view::Chrome {
-            user: None,
-            csrf: String::new(),
-            section: "",
+        chrome: match user {
+            Some(u) => crate::web::view::Chrome::for_user(u, ""),
+            None => crate::web::view::Chrome {
+                user: None,
+                csrf: String::new(),
+                section: "",
+            },
         },
         status: status.as_u16(),
         title: status.canonical_reason().unwrap_or("Error"),

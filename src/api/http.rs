@@ -46,9 +46,27 @@ fn json_error(e: JsonPayloadError) -> AppError {
         JsonPayloadError::ContentType => AppError::BadRequest(
             "Send a JSON body with the header Content-Type: application/json.".into(),
         ),
-        JsonPayloadError::Deserialize(e) => AppError::BadRequest(format!("Invalid JSON body: {e}")),
+        JsonPayloadError::Deserialize(e) => AppError::BadRequest(format!(
+            "Invalid JSON body: {}",
+            without_value(&e.to_string())
+        )),
         other => AppError::BadRequest(format!("Could not read the request body: {other}")),
     }
+}
+
+/// serde's message without the offending value ("invalid type: string \"hunter2\", expected
+/// a u32"): the value may be a password or a token sent in the wrong field, and the caller
+/// knows what they sent. Field names and what was expected stay.
+fn without_value(message: &str) -> String {
+    for kind in ["invalid type: ", "invalid value: "] {
+        // The last ", expected ": the value itself may contain those words.
+        if let Some(rest) = message.strip_prefix(kind)
+            && let Some((_, expected)) = rest.rsplit_once(", expected ")
+        {
+            return format!("{kind}the value given, expected {expected}");
+        }
+    }
+    message.to_owned()
 }
 
 /// A JSON request body whose problems are reported by the handler, not by extraction.
@@ -181,7 +199,18 @@ fn same_authority(origin: &str, host: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::same_authority;
+    use super::{same_authority, without_value};
+
+    #[test]
+    fn a_malformed_fields_value_is_not_echoed() {
+        let e = serde_json::from_str::<u32>(r#""hunter2, expected x""#).unwrap_err();
+        let said = without_value(&e.to_string());
+        assert!(!said.contains("hunter2"), "{said}");
+        assert!(
+            said.starts_with("invalid type: the value given, expected u32"),
+            "{said}"
+        );
+    }
 
     #[test]
     fn origins_match_their_own_host_only() {

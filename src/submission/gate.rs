@@ -192,8 +192,17 @@ pub fn start(database_url: &str) -> anyhow::Result<Arc<TokenGate>> {
 
 fn listener_url(database_url: &str) -> anyhow::Result<String> {
     let mut url = url::Url::parse(database_url)?;
+    // Over TCP, a peer that vanished without a word (half-open connection) would otherwise block
+    // the ping or a reload for the kernel's default of many minutes, while new values got 401
+    // and renewals kept getting 403 on this instance. libpq ignores these on a Unix socket.
     url.query_pairs_mut()
-        .append_pair("application_name", LISTENER_APP_NAME);
+        .append_pair("application_name", LISTENER_APP_NAME)
+        .append_pair("connect_timeout", "5")
+        .append_pair("keepalives", "1")
+        .append_pair("keepalives_idle", "10")
+        .append_pair("keepalives_interval", "5")
+        .append_pair("keepalives_count", "3")
+        .append_pair("tcp_user_timeout", "15000");
     Ok(url.to_string())
 }
 

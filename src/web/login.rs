@@ -1,9 +1,9 @@
 //! Login, logout and the front door.
 use super::view::Chrome;
 use super::{html, see_other};
+use crate::auth::csrf;
 use crate::auth::extract::CurrentUser;
 use crate::auth::session::{log_in, log_out};
-use crate::auth::{csrf, keys};
 use crate::domain::role::Role;
 use crate::error::AppError;
 use crate::service::users::LoginFailure;
@@ -60,10 +60,11 @@ fn landing(role: Role) -> &'static str {
     }
 }
 
-pub async fn home(session: Session) -> HttpResponse {
-    match session.get::<uuid::Uuid>(keys::USER_ID) {
-        Ok(Some(_)) => see_other(PAGE),
-        _ => see_other("/login"),
+/// Where login would have sent them: support to the console, everyone else to the token page.
+pub async fn home(user: Option<CurrentUser>) -> HttpResponse {
+    match user {
+        Some(u) => see_other(landing(u.role)),
+        None => see_other("/login"),
     }
 }
 

@@ -332,6 +332,12 @@ async fn an_unknown_page_gets_the_portals_404_page() {
         let body = res.text().await.unwrap();
         assert!(body.contains("does not exist"), "{body}");
     }
+    // The logged-in person keeps the header: who they are, the way back, Log out.
+    let page = b.text("/no/such/page").await;
+    assert!(page.contains("alice") && page.contains("Log out"), "{page}");
+    let bad_filter = b.text("/admin/audit-log?from=yesterday").await;
+    assert!(bad_filter.contains("alice"), "{bad_filter}");
+    assert!(!anonymous.text("/no/such/page").await.contains("Log out"));
 }
 
 /// An expired session turns a click into a trip to the login page and back to the same page
@@ -445,4 +451,19 @@ async fn a_nul_in_a_login_or_a_filter_is_refused_not_a_server_error() {
         let res = b.get(path).await;
         assert_eq!(res.status(), 400, "{path}");
     }
+}
+
+/// `/` goes where logging in goes: support to the console, everyone else to the token page.
+#[actix_web::test]
+async fn the_home_address_leads_each_role_where_login_does() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.org("Acme");
+    let support = app.login_as_support("sam").await;
+    assert_eq!(
+        support.get("/").await.headers()["location"],
+        "/support/orgs"
+    );
+    let admin = app.login_as("alice", Role::OrgAdmin, &[org.id]).await;
+    assert_eq!(admin.get("/").await.headers()["location"], PAGE);
+    assert_eq!(app.client().get("/").await.headers()["location"], "/login");
 }
