@@ -84,6 +84,21 @@
   });
   document.addEventListener("htmx:afterSettle", settleFocus);
 
+  // A row swap removes the control that was used and drops focus to <body>, so the next Tab
+  // would start over from the top of the page. The control names its counterpart in the new
+  // row (Show → Hide and back, rename Save and Cancel → Rename). This runs on swap rather than
+  // on settle so that no keystroke lands in between. Focus that is still somewhere (htmx keeps
+  // it on a field that is swapped with the same id, as a refused rename is) is left alone.
+  document.addEventListener("htmx:afterSwap", function (evt) {
+    var config = evt.detail && evt.detail.requestConfig;
+    var next = config && config.elt && config.elt.getAttribute("data-focus-after");
+    if (!next) return;
+    var active = document.activeElement;
+    if (active && active !== document.body && active.isConnected) return;
+    var successor = document.getElementById(next);
+    if (successor) successor.focus();
+  });
+
   // A modal keeps Tab inside it (WAI-ARIA dialog pattern); browsers would let it leave for
   // their own toolbar.
   document.addEventListener("keydown", function (evt) {
