@@ -121,6 +121,17 @@
     }
   });
 
+  // Esc leaves an inline rename the way Cancel does (and so, with the same focus), as it
+  // leaves a dialog. Not while a Save is on its way: both answers would race to replace the row.
+  document.addEventListener("keydown", function (evt) {
+    if (evt.key !== "Escape" || evt.defaultPrevented) return;
+    var form = evt.target.closest && evt.target.closest(".rename-form");
+    var cancel = form && form.querySelector("[data-rename-cancel]");
+    if (!cancel || form.classList.contains("htmx-request")) return;
+    evt.preventDefault();
+    cancel.click();
+  });
+
   // The close event is dispatched later, by when a removed dialog no longer reaches the
   // document's listener: whoever removes a dialog puts focus back itself.
   function closeDialog(dialog) {

@@ -102,3 +102,38 @@ fn field_focused(field: &str) -> String {
         js_str(field)
     )
 }
+
+/// Esc leaves an inline rename as Cancel does: nothing is saved and focus is on Rename again.
+#[actix_web::test]
+async fn browser_escape_cancels_a_rename() {
+    let Some((app, chrome)) = app_and_chrome().await else {
+        return;
+    };
+    let (org, token) = app.org("Acme");
+    login_new(&app, &chrome, "alice", Role::OrgAdmin, &[org.id]).await;
+    let field = format!("#name-{}", token.id);
+    let rename = format!("Rename token {}", token.name);
+
+    chrome.tab_to(&rename).await;
+    chrome.press("Enter").await;
+    chrome
+        .wait_until("focus in the name field", &field_focused(&field))
+        .await;
+    chrome.type_text("esc").await;
+    chrome.press("Escape").await;
+    chrome.wait_gone(&field).await;
+    focus_is(&chrome, &rename).await;
+    assert_eq!(
+        chrome
+            .text(&format!("#token-{} .token-name", token.id))
+            .await,
+        token.name
+    );
+    assert_eq!(app.tokens(org.id)[0].name, token.name, "Esc saved nothing");
+    assert!(
+        !app.audit_actions().iter().any(|a| a.0 == "RENAME_TOKEN"),
+        "{}",
+        app.audit_dump()
+    );
+    chrome.close().await;
+}
