@@ -93,6 +93,11 @@ async fn browser_admin_pages_are_accessible() {
         chrome.text(".mainnav [aria-current=page]").await,
         "Audit log"
     );
+    // The breadcrumb names the page as its heading does.
+    assert_eq!(
+        chrome.text(".breadcrumb [aria-current=page]").await,
+        chrome.text("h1").await
+    );
     look_at(&chrome, &axe, "audit-log").await;
 
     chrome.goto("/no-such-page").await;
