@@ -84,6 +84,21 @@
   });
   document.addEventListener("htmx:afterSettle", settleFocus);
 
+  // A row swap removes the control that was used and drops focus to <body>, so the next Tab
+  // would start over from the top of the page. The control names its counterpart in the new
+  // row (Show → Hide and back, rename Save and Cancel → Rename). This runs on swap rather than
+  // on settle so that no keystroke lands in between. Focus that is still somewhere (htmx keeps
+  // it on a field that is swapped with the same id, as a refused rename is) is left alone.
+  document.addEventListener("htmx:afterSwap", function (evt) {
+    var config = evt.detail && evt.detail.requestConfig;
+    var next = config && config.elt && config.elt.getAttribute("data-focus-after");
+    if (!next) return;
+    var active = document.activeElement;
+    if (active && active !== document.body && active.isConnected) return;
+    var successor = document.getElementById(next);
+    if (successor) successor.focus();
+  });
+
   // A modal keeps Tab inside it (WAI-ARIA dialog pattern); browsers would let it leave for
   // their own toolbar.
   document.addEventListener("keydown", function (evt) {
@@ -104,6 +119,17 @@
       evt.preventDefault();
       first.focus();
     }
+  });
+
+  // Esc leaves an inline rename the way Cancel does (and so, with the same focus), as it
+  // leaves a dialog. Not while a Save is on its way: both answers would race to replace the row.
+  document.addEventListener("keydown", function (evt) {
+    if (evt.key !== "Escape" || evt.defaultPrevented) return;
+    var form = evt.target.closest && evt.target.closest(".rename-form");
+    var cancel = form && form.querySelector("[data-rename-cancel]");
+    if (!cancel || form.classList.contains("htmx-request")) return;
+    evt.preventDefault();
+    cancel.click();
   });
 
   // The close event is dispatched later, by when a removed dialog no longer reaches the

@@ -1,6 +1,8 @@
 //! axe-core on every page and dialog, at both viewports, and the screenshots a person can look at
 //! (target/screenshots/<page>-<width>x<height>.png).
+use sandbox_portal::db::audit::Actor;
 use sandbox_portal::domain::role::Role;
+use sandbox_portal::service;
 
 use super::{Chrome, app_and_chrome, axe_source, login_new};
 use crate::helpers::{PAGE, page_of};
@@ -91,6 +93,11 @@ async fn browser_admin_pages_are_accessible() {
         chrome.text(".mainnav [aria-current=page]").await,
         "Audit log"
     );
+    // The breadcrumb names the page as its heading does.
+    assert_eq!(
+        chrome.text(".breadcrumb [aria-current=page]").await,
+        chrome.text("h1").await
+    );
     look_at(&chrome, &axe, "audit-log").await;
 
     chrome.goto("/no-such-page").await;
@@ -179,4 +186,37 @@ async fn browser_support_and_view_only_pages_are_accessible() {
         look_at(&chrome, &axe, name).await;
         chrome.close().await;
     }
+}
+
+/// An org without tokens: the "no tokens" cell spans every column the viewer sees, with or
+/// without the actions column.
+#[actix_web::test]
+async fn browser_the_empty_token_table_spans_every_column() {
+    let Some((app, chrome)) = app_and_chrome().await else {
+        return;
+    };
+    let (org, token) = app.org("Acme");
+    service::tokens::delete(&mut app.conn(), &Actor::cli(), org.id, token.id).expect("delete");
+    login_new(&app, &chrome, "vera", Role::OrgViewer, &[org.id]).await;
+    assert_empty_row_spans_the_table(&chrome, 8).await;
+    chrome.close().await;
+
+    let Some(chrome) = Chrome::launch(&app).await else {
+        return;
+    };
+    login_new(&app, &chrome, "alice", Role::OrgAdmin, &[org.id]).await;
+    assert_empty_row_spans_the_table(&chrome, 9).await;
+    chrome.close().await;
+}
+
+async fn assert_empty_row_spans_the_table(chrome: &Chrome, columns: usize) {
+    chrome.wait_for("table.tokens tr.empty td").await;
+    let (headers, span): (usize, usize) = chrome
+        .eval(
+            "[document.querySelectorAll('table.tokens thead th').length, \
+             document.querySelector('table.tokens tr.empty td').colSpan]",
+        )
+        .await;
+    assert_eq!(headers, columns, "columns shown");
+    assert_eq!(span, columns, "the empty row spans them all");
 }

@@ -7,6 +7,7 @@
 //! Every wait is for a condition in the page, bounded by a deadline: htmx swaps asynchronously.
 mod a11y;
 mod flows;
+mod focus;
 mod nojs;
 
 use chromiumoxide::browser::{Browser, BrowserConfig};
