@@ -213,3 +213,25 @@ async fn who_may_read_the_audit_log() {
     assert!(one.contains(&link(other.id, "Globex")));
     assert!(!one.contains(&format!("?org={}\"", org.id)));
 }
+
+/// "No events match." spans the columns the viewer has: the Organization column is support's.
+#[actix_web::test]
+async fn the_empty_audit_table_spans_the_columns_each_viewer_sees() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.org("Acme");
+    let empty = "/admin/audit-log?action=ENABLE_USER";
+    let admin = app.login_as("alice", Role::OrgAdmin, &[org.id]).await;
+    assert!(
+        admin
+            .text(empty)
+            .await
+            .contains(r#"<td colspan="8">No events match."#)
+    );
+    let support = app.login_as_support("sam").await;
+    assert!(
+        support
+            .text(empty)
+            .await
+            .contains(r#"<td colspan="9">No events match."#)
+    );
+}
