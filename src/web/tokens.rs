@@ -120,12 +120,15 @@ struct Page {
     dialog: Option<Dialog>,
     flash: Option<(&'static str, String)>,
     quota: super::view::Gauge,
+    /// What was typed into Add's name field, kept when a plain form post was refused.
+    add_name: String,
 }
 
 #[derive(Template)]
 #[template(path = "tokens.html", block = "panel")]
 struct Panel {
     ctx: Ctx,
+    add_name: String,
     rows: Vec<Row>,
     add_allowed: bool,
     add_refusal: Option<String>,
@@ -152,6 +155,8 @@ struct DialogFragment {
 struct RowState {
     revealed: Option<(Uuid, TokenValue)>,
     editing: Option<(Uuid, String, Option<String>)>,
+    /// Add's name field as typed, after a refusal.
+    adding: Option<String>,
 }
 
 struct Loaded {
@@ -322,6 +327,7 @@ fn render_page<P: Permission>(
         add_refusal,
         dialog,
         flash,
+        add_name: rs.adding.clone().unwrap_or_default(),
         ctx,
     };
     Ok(page.render().map_err(anyhow::Error::from)?)
@@ -336,6 +342,7 @@ fn render_panel<P: Permission>(scope: &OrgScope<P>, loaded: &Loaded) -> Result<S
         .collect();
     let (add_allowed, add_refusal) = add_state(&loaded.facts, &ctx);
     let panel = Panel {
+        add_name: String::new(),
         rows,
         add_allowed,
         add_refusal,
@@ -479,9 +486,28 @@ async fn add(
     let org_id = scope.org.id;
     let st = state.clone();
     let name = form.into_inner().name;
-    let (token, _) = state
+    let typed = name.clone();
+    let added = state
         .db(move |c| ops::add(c, &st.keys, &actor, org_id, name.as_deref()))
-        .await?;
+        .await;
+    let (token, _) = match added {
+        Ok(added) => added,
+        // Without JavaScript, the page again with the reason and the name as typed, rather than
+        // an error page that loses it. (htmx leaves the form as it is and shows the reason.)
+        Err(e @ (AppError::BadRequest(_) | AppError::Conflict(_) | AppError::Policy(_)))
+            if !is_htmx(&req) =>
+        {
+            let loaded = load(&state, &scope).await?;
+            let rs = RowState {
+                adding: typed,
+                ..RowState::default()
+            };
+            let flash = Some(("error", e.message()));
+            let body = render_page(&scope, &state.base_url, loaded, &rs, None, flash)?;
+            return Ok(html(actix_web::ResponseError::status_code(&e), body));
+        }
+        Err(e) => return Err(e),
+    };
     let message = format!(
         "Token \"{}\" added. Use the eye icon to view it.",
         token.name

@@ -485,3 +485,28 @@ async fn a_partner_viewer_switches_between_granted_orgs() {
     assert!(page.contains("Acme") && page.contains("Globex") && !page.contains("Initech"));
     assert!(page.contains(&tg.value_hint) && !page.contains(&ta.value_hint));
 }
+
+/// R9 on Add without JavaScript: a refused name comes back on the token page with the reason
+/// and the name as typed, not on an error page that loses it; nothing is added.
+#[actix_web::test]
+async fn r9_a_refused_add_without_javascript_keeps_the_typed_name_and_says_why() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.org("Acme");
+    app.add_token(org.id, "taken");
+    let b = app.login_as("alice", Role::OrgAdmin, &[org.id]).await;
+    for (typed, message, status) in [
+        ("elevenchars", "at most 10 characters", 400),
+        ("TAKEN", "already exists", 409),
+    ] {
+        let res = b.post_form(&add_url(org.id), &[("name", typed)]).await;
+        assert_eq!(res.status(), status, "{typed}");
+        let page = res.text().await.unwrap();
+        assert!(page.contains("id=\"token-panel\""), "the token page");
+        assert!(page.contains(message), "{typed}: {page}");
+        assert!(
+            page.contains(&format!("value=\"{typed}\"")),
+            "the name as typed: {page}"
+        );
+    }
+    assert_eq!(app.tokens(org.id).len(), 2);
+}
