@@ -44,8 +44,9 @@ pub async fn log_in(
         )
     })
     .await??;
-    let Ok(users::LoggedIn { user, role, device }) = outcome else {
-        return Ok(Err(outcome.err().unwrap_or(LoginFailure::BadCredentials)));
+    let users::LoggedIn { user, role, device } = match outcome {
+        Ok(logged_in) => logged_in,
+        Err(failure) => return Ok(Err(failure)),
     };
     start(session, &user)?;
     let cookie = Cookie::build(device_cookie, device)
