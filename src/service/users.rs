@@ -163,10 +163,14 @@ pub fn create(
     let username = username.trim();
     if username.is_empty()
         || username.chars().count() > 100
-        || username.chars().any(char::is_whitespace)
+        || username
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
     {
+        // PostgreSQL refuses NUL in text: caught here it is a 400, not a server error.
         return Err(AppError::BadRequest(
-            "The username must be 1 to 100 characters without spaces.".into(),
+            "The username must be 1 to 100 characters, without spaces or control characters."
+                .into(),
         ));
     }
     password::check_strength(password_plain).map_err(AppError::BadRequest)?;

@@ -1,8 +1,57 @@
 use crate::helpers::*;
+use reqwest::Method;
 use sandbox_portal::domain::role::Role;
+use serde_json::{Value, json};
+use uuid::Uuid;
 
 fn org_url(org: uuid::Uuid, action: &str) -> String {
     format!("/support/orgs/{org}/{action}")
+}
+
+/// A support script on the JSON API: (status, body) of each call.
+struct SupportApi {
+    base: String,
+    client: reqwest::Client,
+}
+
+impl SupportApi {
+    async fn login(app: &TestApp, username: &str) -> SupportApi {
+        app.user(username, Role::Support, &[]);
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+        let api = SupportApi {
+            base: format!("{}/api/v1", app.addr),
+            client: reqwest::Client::builder()
+                .cookie_provider(jar)
+                .build()
+                .unwrap(),
+        };
+        let (status, body) = api
+            .call(
+                Method::POST,
+                "/authenticatedSession",
+                Some(json!({ "username": username, "password": PASSWORD })),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        api
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        let body =
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: not JSON: {text:?}"));
+        (status, body)
+    }
+}
+
+fn count_of(app: &TestApp, action: &str) -> usize {
+    app.audit_actions().iter().filter(|r| r.0 == action).count()
 }
 
 #[actix_web::test]
@@ -219,4 +268,75 @@ async fn only_support_reaches_the_console() {
         );
     }
     assert!(app.tokens(org.id)[0].disabled_at.is_none());
+}
+
+#[actix_web::test]
+async fn a_nul_character_in_support_input_is_refused_with_400_or_matches_nothing_never_a_500() {
+    let app = TestApp::spawn().await;
+    app.org("Acme");
+    let mut b = app.login_as_support("sam").await;
+    b.refresh_csrf_at("/support/orgs").await;
+    // Search: no name can hold a NUL, so it matches nothing.
+    let res = b.get("/support/orgs?q=%00").await;
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("No organization matches")
+    );
+    let res = b.get("/support/orgs?q=Ac%00").await;
+    assert_eq!(res.status(), 200);
+    let res = b
+        .get(&format!("/support/orgs?after=Acme%00%1F{}", Uuid::nil()))
+        .await;
+    assert_eq!(res.status(), 200);
+    for (name, cloud) in [("Ini\0tech", "zscaler.net"), ("Initech", "zscaler\0.net")] {
+        let res = b
+            .post_form("/support/orgs", &[("name", name), ("cloud", cloud)])
+            .await;
+        assert_eq!(res.status(), 400, "{name:?} {cloud:?}");
+        assert!(
+            res.text()
+                .await
+                .unwrap()
+                .contains("without control characters")
+        );
+    }
+
+    let api = SupportApi::login(&app, "sue").await;
+    let (status, body) = api
+        .call(Method::GET, "/support/orgs?search=%00", None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["orgs"], json!([]));
+    for body in [
+        json!({ "name": "Ini\u{0}tech" }),
+        json!({ "name": "Initech", "cloud": "\u{0}" }),
+    ] {
+        let (status, answer) = api
+            .call(Method::POST, "/support/orgs", Some(body.clone()))
+            .await;
+        assert_eq!(status, 400, "{body}: {answer}");
+        assert_eq!(answer["code"], "BAD_REQUEST");
+    }
+    let (status, answer) = api
+        .call(
+            Method::POST,
+            "/support/users",
+            Some(json!({
+                "username": "pe\u{0}ter",
+                "password": PASSWORD,
+                "role": "support",
+            })),
+        )
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("control characters")
+    );
+    assert_eq!(count_of(&app, "PROVISION_ORG"), 1, "only Acme");
 }
