@@ -1,5 +1,6 @@
 use crate::helpers::*;
 use reqwest::Method;
+use sandbox_portal::db;
 use sandbox_portal::domain::role::Role;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -48,6 +49,10 @@ impl SupportApi {
             serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: not JSON: {text:?}"));
         (status, body)
     }
+}
+
+fn org_row(app: &TestApp, org: Uuid) -> db::models::Org {
+    db::orgs::find(&mut app.conn(), org).unwrap().unwrap()
 }
 
 fn count_of(app: &TestApp, action: &str) -> usize {
@@ -339,4 +344,50 @@ async fn a_nul_character_in_support_input_is_refused_with_400_or_matches_nothing
             .contains("control characters")
     );
     assert_eq!(count_of(&app, "PROVISION_ORG"), 1, "only Acme");
+}
+
+#[actix_web::test]
+async fn r8_the_api_refuses_a_subscription_end_outside_the_years_1970_to_9999_with_400() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.org("Acme");
+    let before = org_row(&app, org.id).subscription_expires_at;
+    let api = SupportApi::login(&app, "sue").await;
+    let path = format!("/support/orgs/{}/subscription", org.id);
+    for at in [
+        "-5000-01-01T00:00:00Z",
+        "+200000-01-01T00:00:00Z",
+        "1969-12-31T23:59:59Z",
+        "+10000-01-01T00:00:00Z",
+    ] {
+        let (status, body) = api
+            .call(Method::PUT, &path, Some(json!({ "expiresAt": at })))
+            .await;
+        assert_eq!(status, 400, "{at}: {body}");
+        assert_eq!(body["code"], "BAD_REQUEST");
+        assert!(
+            body["message"].as_str().unwrap().contains("1970")
+                && body["message"].as_str().unwrap().contains("9999"),
+            "{body}"
+        );
+        let (status, body) = api
+            .call(
+                Method::POST,
+                "/support/orgs",
+                Some(json!({ "name": "Initech", "subscriptionExpiresAt": at })),
+            )
+            .await;
+        assert_eq!(status, 400, "{at}: {body}");
+    }
+    assert_eq!(org_row(&app, org.id).subscription_expires_at, before);
+    assert_eq!(count_of(&app, "SUBSCRIPTION_CHANGE"), 0);
+    // A past end is how a subscription is expired (R8).
+    let (status, body) = api
+        .call(
+            Method::PUT,
+            &path,
+            Some(json!({ "expiresAt": "2020-01-01T00:00:00Z" })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["subscription"]["status"], "EXPIRED");
 }
