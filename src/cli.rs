@@ -59,7 +59,8 @@ pub enum OrgCommand {
         name: String,
         #[arg(long, default_value = "zscaler.net")]
         cloud: String,
-        /// Days of Sandbox subscription from now; without it the org has no subscription.
+        /// Days of Sandbox subscription from now (1 to 3650); without it the org has no
+        /// subscription.
         #[arg(long)]
         subscription_days: Option<i64>,
         #[arg(long, default_value_t = db::orgs::DEFAULT_TOKEN_LIMIT)]
@@ -210,12 +211,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }) => {
             let settings = settings(&cli.server, &db.url)?;
             let keys = TokenKeys::derive(settings.secret_key.expose().as_bytes());
+            // Checked before connecting: the same bound and message as the web form.
+            let subscription = subscription_days
+                .map(service::orgs::subscription_days)
+                .transpose()
+                .map_err(cli_error)?;
             let mut conn = migrated_conn(&db.url)?;
             let new = NewOrg {
                 name: &name,
                 cloud: &cloud,
-                subscription_expires_at: subscription_days
-                    .map(|d| chrono::Utc::now() + chrono::Duration::days(d)),
+                subscription_expires_at: subscription.map(|d| chrono::Utc::now() + d),
                 token_limit,
                 daily_quota,
                 abuse_threshold,

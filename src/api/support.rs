@@ -135,7 +135,8 @@ pub struct ProvisionRequest {
     pub name: String,
     /// Default `zscaler.net`.
     pub cloud: Option<String>,
-    /// Without it the org has no Sandbox subscription (and no first token, R2).
+    /// Without it the org has no Sandbox subscription (and no first token, R2). Years
+    /// 1970–9999.
     pub subscription_expires_at: Option<DateTime<Utc>>,
     /// Default 5.
     pub token_limit: Option<i32>,
@@ -196,6 +197,7 @@ where
 #[serde(rename_all = "camelCase")]
 pub struct SubscriptionRequest {
     /// A past time expires the subscription (R8), a future one renews it, `null` removes it.
+    /// Years 1970–9999.
     #[serde(deserialize_with = "required_nullable")]
     #[schema(required = true)]
     pub expires_at: Option<DateTime<Utc>>,
@@ -207,7 +209,7 @@ pub struct SubscriptionRequest {
     request_body = SubscriptionRequest,
     responses(
         (status = 200, description = "Changed; the tokens are kept, so a renewal restores the same values (R8)", body = OrgObject),
-        (status = 400, description = "Bad field", body = ErrorBody),
+        (status = 400, description = "Bad field, or a time outside the years 1970–9999", body = ErrorBody),
         (status = 403, description = "Not support", body = ErrorBody),
         (status = 404, description = "Unknown organization", body = ErrorBody),
     )
@@ -286,6 +288,7 @@ pub struct ReasonRequest {
         (status = 400, description = "Missing or bad reason", body = ErrorBody),
         (status = 403, description = "Not support", body = ErrorBody),
         (status = 404, description = "Unknown organization", body = ErrorBody),
+        (status = 409, description = "Already disabled (the first reason stays)", body = ErrorBody),
     )
 )]
 #[post("/support/orgs/{id}/disable")]
@@ -311,6 +314,7 @@ pub async fn disable_org(
         (status = 200, description = "The org's Sandbox API access is enabled again", body = OrgObject),
         (status = 403, description = "Not support", body = ErrorBody),
         (status = 404, description = "Unknown organization", body = ErrorBody),
+        (status = 409, description = "Not disabled", body = ErrorBody),
     )
 )]
 #[post("/support/orgs/{id}/enable")]
@@ -343,6 +347,7 @@ fn ids(path: &(String, String)) -> Result<(Uuid, Uuid), AppError> {
         (status = 400, description = "Missing or bad reason", body = ErrorBody),
         (status = 403, description = "Not support", body = ErrorBody),
         (status = 404, description = "Unknown organization or token", body = ErrorBody),
+        (status = 409, description = "Already disabled (the first reason stays)", body = ErrorBody),
     )
 )]
 #[post("/support/orgs/{id}/sandboxApiTokens/{tid}/disable")]
@@ -374,6 +379,7 @@ pub async fn disable_token(
         (status = 200, description = "Enabled again (R7)", body = TokenObject),
         (status = 403, description = "Not support", body = ErrorBody),
         (status = 404, description = "Unknown organization or token", body = ErrorBody),
+        (status = 409, description = "Not disabled", body = ErrorBody),
     )
 )]
 #[post("/support/orgs/{id}/sandboxApiTokens/{tid}/enable")]

@@ -71,6 +71,13 @@ pub const DEFAULT_TOKEN_LIMIT: i32 = 5;
 pub const DEFAULT_DAILY_QUOTA: i32 = 100;
 pub const DEFAULT_ABUSE_THRESHOLD: i32 = 1000;
 
+/// PostgreSQL text cannot hold NUL, so no name contains one; and a query that carries one is
+/// refused by the server (an error, not an empty answer). Searches for one therefore match
+/// nothing, without asking: a search box answers "no match" rather than scold a typo.
+fn matches_nothing(s: &str) -> bool {
+    s.contains('\0')
+}
+
 /// Orgs whose name contains `needle` (case-insensitive), by name, one page.
 pub fn search(
     conn: &mut PgConnection,
@@ -78,6 +85,9 @@ pub fn search(
     offset: i64,
     limit: i64,
 ) -> QueryResult<Vec<Org>> {
+    if needle.is_some_and(matches_nothing) {
+        return Ok(Vec::new());
+    }
     let mut q = o::table.into_boxed();
     if let Some(n) = needle {
         q = q.filter(o::name.ilike(format!("%{}%", escape_like(n))));
@@ -183,6 +193,9 @@ pub fn page_after(
     after: Option<(&str, Uuid)>,
     limit: i64,
 ) -> QueryResult<Vec<Org>> {
+    if prefix.is_some_and(matches_nothing) || after.is_some_and(|(name, _)| matches_nothing(name)) {
+        return Ok(Vec::new());
+    }
     let mut q = o::table.into_boxed();
     if let Some(p) = prefix {
         q = q.filter(lower(o::name).like(format!("{}%", escape_like(&p.to_lowercase()))));

@@ -5,8 +5,56 @@ use crate::db::models::{Org, Token};
 use crate::db::orgs::{self, NewOrg};
 use crate::domain::token::TokenKeys;
 use crate::error::AppError;
+use chrono::{DateTime, Datelike, Duration, Utc};
 use diesel::prelude::*;
 use serde_json::json;
+use std::ops::RangeInclusive;
+
+/// Whole days of subscription that support may give at once, when provisioning (web form, CLI)
+/// and when renewing: ten years covers any contract, and keeps the end a date PostgreSQL and
+/// chrono can both hold (a day count near `i64::MAX` panicked, a very negative one failed in
+/// the database, and zero or less silently made an org that was expired from the start).
+pub const SUBSCRIPTION_DAYS: RangeInclusive<i64> = 1..=3650;
+
+/// The length of a subscription given in days, or a 400 that says the bounds.
+pub fn subscription_days(days: i64) -> Result<Duration, AppError> {
+    if !SUBSCRIPTION_DAYS.contains(&days) {
+        return Err(AppError::BadRequest(format!(
+            "The subscription must last {} to {} days.",
+            SUBSCRIPTION_DAYS.start(),
+            SUBSCRIPTION_DAYS.end()
+        )));
+    }
+    Ok(Duration::days(days))
+}
+
+/// Years in which a subscription may end. A past end is how support expires one (R8), so the
+/// window reaches back to 1970; a date outside it is a typo, and beyond it PostgreSQL and chrono
+/// disagree about what they can store (a server error instead of a message).
+pub const SUBSCRIPTION_END_YEARS: RangeInclusive<i32> = 1970..=9999;
+
+pub fn validate_subscription_end(at: DateTime<Utc>) -> Result<(), AppError> {
+    if !SUBSCRIPTION_END_YEARS.contains(&at.year()) {
+        return Err(AppError::BadRequest(format!(
+            "The subscription end must be between {}-01-01T00:00:00Z and {}-12-31T23:59:59Z.",
+            SUBSCRIPTION_END_YEARS.start(),
+            SUBSCRIPTION_END_YEARS.end()
+        )));
+    }
+    Ok(())
+}
+
+/// A name or cloud as support typed it: trimmed, 1 to 200 characters, and no control
+/// characters (PostgreSQL refuses NUL outright; the others only garble pages and logs).
+fn text_field(raw: &str, what: &str) -> Result<String, AppError> {
+    let value = raw.trim();
+    if value.is_empty() || value.chars().count() > 200 || value.chars().any(char::is_control) {
+        return Err(AppError::BadRequest(format!(
+            "The {what} must be 1 to 200 characters, without control characters."
+        )));
+    }
+    Ok(value.to_owned())
+}
 
 /// The bounds of an org's limits, the same at provisioning and when support changes them.
 pub fn validate_limits(
@@ -34,17 +82,11 @@ pub fn provision(
     actor: &Actor,
     new: &NewOrg<'_>,
 ) -> Result<(Org, Option<Token>), AppError> {
-    let name = new.name.trim();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(AppError::BadRequest(
-            "The organization name must be 1 to 200 characters.".into(),
-        ));
-    }
-    let cloud = new.cloud.trim();
-    if cloud.is_empty() || cloud.chars().count() > 200 {
-        return Err(AppError::BadRequest(
-            "The cloud name must be 1 to 200 characters.".into(),
-        ));
+    let name = text_field(new.name, "organization name")?;
+    let name = name.as_str();
+    let cloud = text_field(new.cloud, "cloud name")?;
+    if let Some(end) = new.subscription_expires_at {
+        validate_subscription_end(end)?;
     }
     validate_limits(new.token_limit, new.daily_quota, new.abuse_threshold)?;
     conn.transaction(|conn| {
@@ -52,7 +94,7 @@ pub fn provision(
             conn,
             &NewOrg {
                 name,
-                cloud,
+                cloud: &cloud,
                 ..*new
             },
         )

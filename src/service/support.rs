@@ -89,8 +89,42 @@ pub fn set_subscription(
     org_id: Uuid,
     expires_at: Option<DateTime<Utc>>,
 ) -> Result<Org, AppError> {
+    if let Some(end) = expires_at {
+        super::orgs::validate_subscription_end(end)?;
+    }
+    change_subscription(conn, actor, org_id, |_| Ok(expires_at))
+}
+
+/// Renews for `days` more: from the current end while the subscription still runs, so that
+/// renewing early never cuts it short, else from now.
+pub fn renew_subscription(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    org_id: Uuid,
+    days: i64,
+) -> Result<Org, AppError> {
+    let length = super::orgs::subscription_days(days)?;
+    change_subscription(conn, actor, org_id, |before| {
+        let now = Utc::now();
+        let from = before
+            .subscription_expires_at
+            .map_or(now, |end| end.max(now));
+        let end = from + length;
+        super::orgs::validate_subscription_end(end)?;
+        Ok(Some(end))
+    })
+}
+
+/// The new end is decided under the org's lock, from the org as it is then.
+fn change_subscription(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    org_id: Uuid,
+    new_end: impl FnOnce(&Org) -> Result<Option<DateTime<Utc>>, AppError>,
+) -> Result<Org, AppError> {
     conn.transaction(|conn| {
         let before = orgs::lock(conn, org_id)?.ok_or(AppError::NotFound)?;
+        let expires_at = new_end(&before)?;
         let org = orgs::set_subscription(conn, org_id, expires_at)?;
         org_event(
             conn,
@@ -116,13 +150,14 @@ pub struct LimitsChange {
 }
 
 /// Lowering the token limit below the current count deletes nothing: Add stays refused (R4)
-/// until the org is under the limit again.
+/// until the org is under the limit again. Returns the org and its number of tokens, counted
+/// under the same lock, so the caller can say when the org is now above its limit.
 pub fn set_limits(
     conn: &mut PgConnection,
     actor: &Actor,
     org_id: Uuid,
     change: LimitsChange,
-) -> Result<Org, AppError> {
+) -> Result<(Org, i64), AppError> {
     conn.transaction(|conn| {
         let before = orgs::lock(conn, org_id)?.ok_or(AppError::NotFound)?;
         let limits = Limits {
@@ -151,7 +186,8 @@ pub fn set_limits(
             json!({ "before": of(&before), "after": of(&org) }),
         )?;
         notify::org_changed(conn, org_id)?;
-        Ok(org)
+        let token_count = tokens::count(conn, org_id)?;
+        Ok((org, token_count))
     })
 }
 
@@ -173,6 +209,12 @@ pub fn disable_org_api(
     let reason = validate_reason(raw_reason)?;
     conn.transaction(|conn| {
         let before = orgs::lock(conn, org_id)?.ok_or(AppError::NotFound)?;
+        // A second disable would overwrite the first reason and audit a change that is none.
+        if before.api_disabled_at.is_some() {
+            return Err(AppError::Conflict(
+                "Sandbox API access is already disabled for this organization.".into(),
+            ));
+        }
         let org = orgs::set_api_disabled(conn, org_id, Some((&reason, &actor.name)))?;
         org_event(
             conn,
@@ -194,6 +236,13 @@ pub fn enable_org_api(
 ) -> Result<Org, AppError> {
     conn.transaction(|conn| {
         let before = orgs::lock(conn, org_id)?.ok_or(AppError::NotFound)?;
+        // Re-enabling an enabled org would also restart today's threshold count (R10) for
+        // nothing, and audit a change that is none.
+        if before.api_disabled_at.is_none() {
+            return Err(AppError::Conflict(
+                "Sandbox API access is already enabled for this organization.".into(),
+            ));
+        }
         let org = orgs::set_api_disabled(conn, org_id, None)?;
         // Otherwise the very next call would cross today's threshold again (R10).
         orgs::restart_threshold_count(conn, org_id, Utc::now().date_naive())?;
@@ -227,6 +276,23 @@ fn set_token_disabled(
         // The org lock orders this against add (R7 removes Add while a token is disabled).
         orgs::lock(conn, org_id)?.ok_or(AppError::NotFound)?;
         let before = tokens::find(conn, org_id, token_id)?.ok_or(AppError::NotFound)?;
+        // A repeated disable would overwrite the first reason; either repeat would audit a
+        // change that is none.
+        match (reason.is_some(), before.disabled_at.is_some()) {
+            (true, true) => {
+                return Err(AppError::Conflict(format!(
+                    "Token \"{}\" is already disabled.",
+                    before.name
+                )));
+            }
+            (false, false) => {
+                return Err(AppError::Conflict(format!(
+                    "Token \"{}\" is already enabled.",
+                    before.name
+                )));
+            }
+            _ => {}
+        }
         let token =
             tokens::set_disabled(conn, org_id, token_id, reason.map(|r| (r, &*actor.name)))?;
         audit::record(

@@ -227,6 +227,7 @@ pub fn create(
             .chars()
             .any(|c| c.is_whitespace() || c.is_control())
     {
+        // PostgreSQL refuses NUL in text: caught here it is a 400, not a server error.
         return Err(AppError::BadRequest(
             "The username must be 1 to 100 characters, without spaces or control characters."
                 .into(),

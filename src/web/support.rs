@@ -8,14 +8,16 @@ use crate::auth::extract::{Authorized, DisableTokens, ManageOrgs, object_id};
 use crate::db::audit::Actor;
 use crate::db::models::Org;
 use crate::db::orgs::{self, NewOrg};
+use crate::db::tokens;
 use crate::domain::policy::{OrgFacts, SubscriptionStatus};
 use crate::domain::token::masked;
-use crate::error::AppError;
-use crate::service::support::{self, LimitsChange};
+use crate::error::{AppError, is_htmx};
+use crate::service::orgs::subscription_days;
+use crate::service::support::{self, LimitsChange, validate_reason};
 use crate::service::tokens::{self as ops, TokenView};
 use crate::state::AppState;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use askama::Template;
 use chrono::{Duration, Utc};
 use serde::Deserialize;
@@ -59,7 +61,9 @@ struct OrgsPage {
     q: String,
     rows: Vec<OrgRow>,
     next: Option<String>,
+    /// Why the provisioning form was refused, shown beside it.
     error: Option<String>,
+    form: ProvisionForm,
 }
 
 pub struct SupportToken {
@@ -72,6 +76,9 @@ pub struct SupportToken {
     pub reason: Option<String>,
     pub last_used: String,
     pub calls_today: i32,
+    /// Why disabling it was refused, and the reason that was typed, shown again.
+    pub error: Option<String>,
+    pub typed_reason: String,
 }
 
 #[derive(Template)]
@@ -84,9 +91,66 @@ struct OrgPage {
     tokens: Vec<SupportToken>,
     calls_today: i32,
     submissions_today: i32,
+    /// A refusal that belongs to no one form.
     error: Option<String>,
     /// The confirmation of the change that led here.
     notice: Option<String>,
+    /// Each form's refusal beside it, and what was typed into it, kept.
+    renew_error: Option<String>,
+    renew_days: String,
+    limits_error: Option<String>,
+    limits: LimitsForm,
+    access_error: Option<String>,
+    org_reason: String,
+    /// A destructive change waiting for its confirmation (rendered open without JavaScript).
+    dialog: Option<Confirm>,
+}
+
+/// The confirmation of a destructive change: the same form again, with its fields carried over
+/// and `confirmed=yes` added. It follows the token page's dialog (`_dialog.html`, which
+/// `static/app.js` opens as a modal), but carries the typed reason and says the change can be
+/// undone by support, which that one cannot.
+pub struct Confirm {
+    pub title: String,
+    pub description: String,
+    pub action: String,
+    pub fields: Vec<Hidden>,
+    pub confirm_label: &'static str,
+    pub cancel: String,
+}
+
+pub struct Hidden {
+    pub name: &'static str,
+    pub value: String,
+}
+
+#[derive(Template)]
+#[template(path = "_support_confirm.html")]
+struct ConfirmFragment {
+    chrome: Chrome,
+    dialog: Confirm,
+}
+
+/// A form that was refused, its message and what was typed, so the page shows both beside it.
+enum Refused {
+    Other(String),
+    Renew {
+        message: String,
+        days: String,
+    },
+    Limits {
+        message: String,
+        typed: LimitsForm,
+    },
+    OrgAccess {
+        message: String,
+        reason: String,
+    },
+    Token {
+        id: Uuid,
+        message: String,
+        reason: String,
+    },
 }
 
 #[derive(Deserialize)]
@@ -130,7 +194,10 @@ async fn orgs(
             )?)
         })
         .await?;
-    Ok(html(StatusCode::OK, render_orgs(&auth, q, found, None)?))
+    Ok(html(
+        StatusCode::OK,
+        render_orgs(&auth, q, found, None, ProvisionForm::default())?,
+    ))
 }
 
 fn render_orgs(
@@ -138,6 +205,7 @@ fn render_orgs(
     q: String,
     mut found: Vec<Org>,
     error: Option<String>,
+    form: ProvisionForm,
 ) -> Result<String, AppError> {
     let more = found.len() as i64 > PAGE_SIZE;
     found.truncate(PAGE_SIZE as usize);
@@ -162,37 +230,51 @@ fn render_orgs(
         rows,
         next: next.map(|n| crate::error::urlencode(&n)),
         error,
+        form,
     };
     Ok(page.render().map_err(anyhow::Error::from)?)
 }
 
-#[derive(Deserialize)]
+/// The provisioning form, as typed: also what the page shows again when it is refused.
+#[derive(Deserialize, Default)]
 struct ProvisionForm {
+    #[serde(default)]
     name: String,
-    cloud: Option<String>,
-    subscription_days: Option<String>,
-    token_limit: Option<String>,
-    daily_quota: Option<String>,
-    abuse_threshold: Option<String>,
+    #[serde(default)]
+    cloud: String,
+    #[serde(default)]
+    subscription_days: String,
+    #[serde(default)]
+    token_limit: String,
+    #[serde(default)]
+    daily_quota: String,
+    #[serde(default)]
+    abuse_threshold: String,
 }
 
 /// An optional whole number from a form field; a clear 400 when it is not one.
-fn number(field: &str, raw: Option<&str>) -> Result<Option<i64>, AppError> {
-    match raw.map(str::trim).filter(|s| !s.is_empty()) {
-        None => Ok(None),
-        Some(s) => s
+fn number(field: &str, raw: &str) -> Result<Option<i64>, AppError> {
+    match raw.trim() {
+        "" => Ok(None),
+        s => s
             .parse::<i64>()
             .map(Some)
             .map_err(|_| AppError::BadRequest(format!("{field} must be a whole number."))),
     }
 }
 
-fn int(field: &str, raw: Option<&str>) -> Result<Option<i32>, AppError> {
+fn int(field: &str, raw: &str) -> Result<Option<i32>, AppError> {
     number(field, raw)?
         .map(|n| {
             i32::try_from(n).map_err(|_| AppError::BadRequest(format!("{field} is too large.")))
         })
         .transpose()
+}
+
+/// A refusal of input (400) or of the current state (409) is shown on the page; anything else
+/// is the error page.
+fn is_refusal(e: &AppError) -> bool {
+    matches!(e, AppError::BadRequest(_) | AppError::Conflict(_))
 }
 
 async fn provision(
@@ -203,26 +285,28 @@ async fn provision(
 ) -> Result<HttpResponse, AppError> {
     let f = form.into_inner();
     let parsed = (|| -> Result<_, AppError> {
-        let days = number("Subscription days", f.subscription_days.as_deref())?;
+        let days = number("Subscription days", &f.subscription_days)?
+            .map(subscription_days)
+            .transpose()?;
         Ok((
             days,
-            int("Token limit", f.token_limit.as_deref())?.unwrap_or(orgs::DEFAULT_TOKEN_LIMIT),
-            int("Daily quota", f.daily_quota.as_deref())?.unwrap_or(orgs::DEFAULT_DAILY_QUOTA),
-            int("Abuse threshold", f.abuse_threshold.as_deref())?
-                .unwrap_or(orgs::DEFAULT_ABUSE_THRESHOLD),
+            int("Token limit", &f.token_limit)?.unwrap_or(orgs::DEFAULT_TOKEN_LIMIT),
+            int("Daily quota", &f.daily_quota)?.unwrap_or(orgs::DEFAULT_DAILY_QUOTA),
+            int("Abuse threshold", &f.abuse_threshold)?.unwrap_or(orgs::DEFAULT_ABUSE_THRESHOLD),
         ))
     })();
     let actor = auth.user.actor();
     let st = state.clone();
     let result = match parsed {
         Ok((days, token_limit, daily_quota, abuse_threshold)) => {
+            let (name, cloud) = (f.name.clone(), f.cloud.clone());
             state
                 .db(move |c| {
-                    let cloud = f.cloud.as_deref().map(str::trim).filter(|s| !s.is_empty());
+                    let cloud = Some(cloud.trim()).filter(|s| !s.is_empty());
                     let new = NewOrg {
-                        name: &f.name,
-                        cloud: cloud.unwrap_or("zscaler.net"),
-                        subscription_expires_at: days.map(|d| Utc::now() + Duration::days(d)),
+                        name: &name,
+                        cloud: cloud.unwrap_or(orgs::DEFAULT_CLOUD),
+                        subscription_expires_at: days.map(|d| Utc::now() + d),
                         token_limit,
                         daily_quota,
                         abuse_threshold,
@@ -234,34 +318,55 @@ async fn provision(
         Err(e) => Err(e),
     };
     match result {
-        Ok((org, _)) => Ok(see_other_with_flash(
-            &req,
-            &format!("/support/orgs/{}", org.id),
-            format!(
-                "Organization \"{}\" created with one Sandbox API token.",
-                org.name
-            ),
-        )),
-        Err(AppError::BadRequest(msg) | AppError::Conflict(msg)) => {
+        Ok((org, token)) => {
+            // R2: only a subscription brings a first token; say which happened.
+            let done = match token {
+                Some(_) => format!(
+                    "Organization \"{}\" created with one Sandbox API token.",
+                    org.name
+                ),
+                None => format!(
+                    "Organization \"{}\" created without a Sandbox subscription, so it has no \
+                     Sandbox API token yet.",
+                    org.name
+                ),
+            };
+            Ok(see_other_with_flash(
+                &req,
+                &format!("/support/orgs/{}", org.id),
+                done,
+            ))
+        }
+        Err(e) if is_refusal(&e) => {
             let found = state
                 .db(|c| Ok(orgs::page_after(c, None, None, PAGE_SIZE + 1)?))
                 .await?;
             Ok(html(
-                StatusCode::BAD_REQUEST,
-                render_orgs(&auth, String::new(), found, Some(msg))?,
+                e.status_code(),
+                render_orgs(&auth, String::new(), found, Some(e.message()), f)?,
             ))
         }
         Err(e) => Err(e),
     }
 }
 
-fn support_tokens(facts: &OrgFacts, tokens: &[TokenView]) -> Vec<SupportToken> {
+fn support_tokens(
+    facts: &OrgFacts,
+    tokens: &[TokenView],
+    refused: Option<(Uuid, String, String)>,
+) -> Vec<SupportToken> {
     let now = Utc::now();
     tokens
         .iter()
         .map(|v| {
             let t = &v.token;
             let s = facts.token_state(t.disabled_reason.as_deref());
+            let (error, typed_reason) = match &refused {
+                Some((id, message, reason)) if *id == t.id => {
+                    (Some(message.clone()), reason.clone())
+                }
+                _ => (None, String::new()),
+            };
             SupportToken {
                 id: t.id,
                 name: t.name.clone(),
@@ -275,6 +380,8 @@ fn support_tokens(facts: &OrgFacts, tokens: &[TokenView]) -> Vec<SupportToken> {
                     .map(|u| relative(&u, now))
                     .unwrap_or_else(|| "Never".into()),
                 calls_today: v.calls_today,
+                error,
+                typed_reason,
             }
         })
         .collect()
@@ -284,8 +391,9 @@ async fn render_org(
     state: &AppState,
     auth: &Authorized<impl crate::auth::extract::Permission>,
     org_id: Uuid,
-    error: Option<String>,
+    refused: Option<Refused>,
     notice: Option<String>,
+    dialog: Option<Confirm>,
 ) -> Result<String, AppError> {
     let (overview, (calls, subs)) = state
         .db(move |c| {
@@ -294,17 +402,52 @@ async fn render_org(
             Ok((overview, usage))
         })
         .await?;
-    let page = OrgPage {
+    let org = overview.org;
+    let mut page = OrgPage {
         chrome: Chrome::for_user(&auth.user, "orgs"),
-        subscription: subscription_text(&overview.org),
+        subscription: subscription_text(&org),
         expired: overview.facts.subscription != SubscriptionStatus::Active,
-        tokens: support_tokens(&overview.facts, &overview.tokens),
+        tokens: Vec::new(),
         calls_today: calls,
         submissions_today: subs,
-        org: overview.org,
-        error,
+        error: None,
         notice,
+        renew_error: None,
+        renew_days: "365".into(),
+        limits_error: None,
+        limits: LimitsForm {
+            token_limit: org.token_limit.to_string(),
+            daily_quota: org.daily_quota.to_string(),
+            abuse_threshold: org.abuse_threshold.to_string(),
+        },
+        access_error: None,
+        org_reason: String::new(),
+        dialog,
+        org,
     };
+    let mut token_refused = None;
+    match refused {
+        None => {}
+        Some(Refused::Other(message)) => page.error = Some(message),
+        Some(Refused::Renew { message, days }) => {
+            page.renew_error = Some(message);
+            page.renew_days = days;
+        }
+        Some(Refused::Limits { message, typed }) => {
+            page.limits_error = Some(message);
+            page.limits = typed;
+        }
+        Some(Refused::OrgAccess { message, reason }) => {
+            page.access_error = Some(message);
+            page.org_reason = reason;
+        }
+        Some(Refused::Token {
+            id,
+            message,
+            reason,
+        }) => token_refused = Some((id, message, reason)),
+    }
+    page.tokens = support_tokens(&overview.facts, &overview.tokens, token_refused);
     Ok(page.render().map_err(anyhow::Error::from)?)
 }
 
@@ -317,7 +460,28 @@ async fn org_page(
     let org_id = object_id(&id)?;
     Ok(html(
         StatusCode::OK,
-        render_org(&state, &auth, org_id, None, take_flash(&req)).await?,
+        render_org(&state, &auth, org_id, None, take_flash(&req), None).await?,
+    ))
+}
+
+/// A refused change: the org page again, the message beside the form with what was typed. An
+/// htmx request (the first step of a confirmation) gets the message in the page's flash area
+/// instead (`error::render_errors`).
+async fn refuse<P: crate::auth::extract::Permission>(
+    req: &HttpRequest,
+    state: &AppState,
+    auth: &Authorized<P>,
+    org_id: Uuid,
+    e: AppError,
+    refused: impl FnOnce(String) -> Refused,
+) -> Result<HttpResponse, AppError> {
+    if !is_refusal(&e) || is_htmx(req) {
+        return Err(e);
+    }
+    let status = e.status_code();
+    Ok(html(
+        status,
+        render_org(state, auth, org_id, Some(refused(e.message())), None, None).await?,
     ))
 }
 
@@ -329,27 +493,59 @@ async fn after_change<P: crate::auth::extract::Permission, T>(
     auth: &Authorized<P>,
     org_id: Uuid,
     result: Result<T, AppError>,
-    done: &str,
+    done: impl FnOnce(T) -> String,
+    refused: impl FnOnce(String) -> Refused,
 ) -> Result<HttpResponse, AppError> {
     match result {
-        Ok(_) => Ok(see_other_with_flash(
+        Ok(value) => Ok(see_other_with_flash(
             req,
             &format!("/support/orgs/{org_id}"),
-            done.to_owned(),
+            done(value),
         )),
-        Err(AppError::BadRequest(msg) | AppError::Conflict(msg)) => Ok(html(
-            StatusCode::BAD_REQUEST,
-            render_org(state, auth, org_id, Some(msg), None).await?,
-        )),
-        Err(e) => Err(e),
+        Err(e) => refuse(req, state, auth, org_id, e, refused).await,
     }
+}
+
+/// The first step of a destructive change changes nothing: it asks. htmx puts the dialog into
+/// the page's `#modal-root`; without JavaScript it is the org page with the dialog open.
+async fn ask<P: crate::auth::extract::Permission>(
+    req: &HttpRequest,
+    state: &AppState,
+    auth: &Authorized<P>,
+    org_id: Uuid,
+    dialog: Confirm,
+) -> Result<HttpResponse, AppError> {
+    let body = if is_htmx(req) {
+        ConfirmFragment {
+            chrome: Chrome::for_user(&auth.user, "orgs"),
+            dialog,
+        }
+        .render()
+        .map_err(anyhow::Error::from)?
+    } else {
+        render_org(state, auth, org_id, None, None, Some(dialog)).await?
+    };
+    Ok(html(StatusCode::OK, body))
+}
+
+/// Only the confirmation dialog's form sends this.
+fn is_confirmed(field: Option<&str>) -> bool {
+    field == Some("yes")
+}
+
+async fn find_org(state: &AppState, org_id: Uuid) -> Result<Org, AppError> {
+    state
+        .db(move |c| orgs::find(c, org_id)?.ok_or(AppError::NotFound))
+        .await
 }
 
 #[derive(Deserialize)]
 struct SubscriptionForm {
     /// "expire", "remove", or "renew" (with `days`).
     action: String,
-    days: Option<String>,
+    #[serde(default)]
+    days: String,
+    confirmed: Option<String>,
 }
 
 async fn subscription(
@@ -361,42 +557,110 @@ async fn subscription(
 ) -> Result<HttpResponse, AppError> {
     let org_id = object_id(&id)?;
     let f = form.into_inner();
-    // The new end of the subscription, and how the org page confirms it.
-    let change = match f.action.as_str() {
-        // A moment in the past: the page and the API then say when it ended.
-        "expire" => Ok((
-            Some(Utc::now() - Duration::seconds(1)),
-            "Subscription ended.".to_owned(),
-        )),
-        "remove" => Ok((None, "Subscription removed.".to_owned())),
-        "renew" => match number("Days", f.days.as_deref()) {
-            Ok(Some(d)) if (1..=3650).contains(&d) => Ok((
-                Some(Utc::now() + Duration::days(d)),
-                format!("Subscription renewed for {d} days."),
-            )),
-            Ok(_) => Err(AppError::BadRequest("Renew for 1 to 3650 days.".into())),
-            Err(e) => Err(e),
-        },
-        _ => Err(AppError::BadRequest("Unknown subscription action.".into())),
-    };
     let actor = auth.user.actor();
-    let (result, done) = match change {
-        Ok((at, done)) => (
-            state
+    match f.action.as_str() {
+        "renew" => {
+            let result = match number("Days", &f.days) {
+                // An empty field is no length at all: refused with the bounds, like zero.
+                Ok(d) => {
+                    let d = d.unwrap_or(0);
+                    state
+                        .db(move |c| support::renew_subscription(c, &actor, org_id, d))
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            let days = f.days;
+            after_change(
+                &req,
+                &state,
+                &auth,
+                org_id,
+                result,
+                |org| match org.subscription_expires_at {
+                    Some(end) => format!("Subscription renewed until {}.", end.format("%Y-%m-%d")),
+                    None => "Subscription renewed.".into(),
+                },
+                |message| Refused::Renew { message, days },
+            )
+            .await
+        }
+        action @ ("expire" | "remove") if !is_confirmed(f.confirmed.as_deref()) => {
+            let org = find_org(&state, org_id).await?;
+            let (title, label) = if action == "expire" {
+                (
+                    format!("Expire the subscription of \"{}\" now?", org.name),
+                    "Expire now",
+                )
+            } else {
+                (
+                    format!("Remove the subscription of \"{}\"?", org.name),
+                    "Remove",
+                )
+            };
+            let dialog = Confirm {
+                title,
+                description: "Its Sandbox API tokens stop working at once and its admins can no \
+                              longer change them. The tokens are kept: renewing the \
+                              subscription makes the same values work again."
+                    .into(),
+                action: format!("/support/orgs/{org_id}/subscription"),
+                fields: vec![Hidden {
+                    name: "action",
+                    value: action.to_owned(),
+                }],
+                confirm_label: label,
+                cancel: format!("/support/orgs/{org_id}"),
+            };
+            ask(&req, &state, &auth, org_id, dialog).await
+        }
+        action @ ("expire" | "remove") => {
+            // A moment in the past: the page and the API then say when it ended.
+            let (at, done) = if action == "expire" {
+                (
+                    Some(Utc::now() - Duration::seconds(1)),
+                    "Subscription ended.",
+                )
+            } else {
+                (None, "Subscription removed.")
+            };
+            let result = state
                 .db(move |c| support::set_subscription(c, &actor, org_id, at))
-                .await,
-            done,
-        ),
-        Err(e) => (Err(e), String::new()),
-    };
-    after_change(&req, &state, &auth, org_id, result, &done).await
+                .await;
+            after_change(
+                &req,
+                &state,
+                &auth,
+                org_id,
+                result,
+                |_| done.to_owned(),
+                Refused::Other,
+            )
+            .await
+        }
+        _ => {
+            refuse(
+                &req,
+                &state,
+                &auth,
+                org_id,
+                AppError::BadRequest("Unknown subscription action.".into()),
+                Refused::Other,
+            )
+            .await
+        }
+    }
 }
 
-#[derive(Deserialize)]
+/// The limits form, as typed: also what the page shows again when it is refused.
+#[derive(Deserialize, Default)]
 struct LimitsForm {
-    token_limit: Option<String>,
-    daily_quota: Option<String>,
-    abuse_threshold: Option<String>,
+    #[serde(default)]
+    token_limit: String,
+    #[serde(default)]
+    daily_quota: String,
+    #[serde(default)]
+    abuse_threshold: String,
 }
 
 async fn limits(
@@ -410,9 +674,9 @@ async fn limits(
     let f = form.into_inner();
     let change = (|| -> Result<LimitsChange, AppError> {
         Ok(LimitsChange {
-            token_limit: int("Token limit", f.token_limit.as_deref())?,
-            daily_quota: int("Daily quota", f.daily_quota.as_deref())?,
-            abuse_threshold: int("Abuse threshold", f.abuse_threshold.as_deref())?,
+            token_limit: int("Token limit", &f.token_limit)?,
+            daily_quota: int("Daily quota", &f.daily_quota)?,
+            abuse_threshold: int("Abuse threshold", &f.abuse_threshold)?,
         })
     })();
     let actor = auth.user.actor();
@@ -424,12 +688,34 @@ async fn limits(
         }
         Err(e) => Err(e),
     };
-    after_change(&req, &state, &auth, org_id, result, "Limits saved.").await
+    after_change(
+        &req,
+        &state,
+        &auth,
+        org_id,
+        result,
+        |(org, count)| {
+            // Accepted (support may mean it, R4 keeps Add refused), but never silently.
+            if count > i64::from(org.token_limit) {
+                format!(
+                    "Limits saved. The organization has {count} tokens, above the new limit of \
+                     {limit}: it cannot add tokens until it has fewer than {limit}.",
+                    limit = org.token_limit
+                )
+            } else {
+                "Limits saved.".into()
+            }
+        },
+        |message| Refused::Limits { message, typed: f },
+    )
+    .await
 }
 
 #[derive(Deserialize)]
 struct ReasonForm {
-    reason: Option<String>,
+    #[serde(default)]
+    reason: String,
+    confirmed: Option<String>,
 }
 
 async fn disable_org(
@@ -441,7 +727,50 @@ async fn disable_org(
 ) -> Result<HttpResponse, AppError> {
     let org_id = object_id(&id)?;
     let actor: Actor = auth.user.actor();
-    let reason = form.into_inner().reason.unwrap_or_default();
+    let f = form.into_inner();
+    let typed = f.reason.clone();
+    let refused = |message| Refused::OrgAccess {
+        message,
+        reason: typed,
+    };
+    if !is_confirmed(f.confirmed.as_deref()) {
+        // Asked only when the change would be made: no dead-end confirmation.
+        let checked = match validate_reason(&f.reason) {
+            Ok(reason) => {
+                find_org(&state, org_id)
+                    .await
+                    .and_then(|org| match org.api_disabled_at {
+                        Some(_) => Err(AppError::Conflict(
+                            "Sandbox API access is already disabled for this organization.".into(),
+                        )),
+                        None => Ok((org, reason)),
+                    })
+            }
+            Err(e) => Err(e),
+        };
+        return match checked {
+            Ok((org, reason)) => {
+                let dialog = Confirm {
+                    title: format!("Disable Sandbox API access for \"{}\"?", org.name),
+                    description: format!(
+                        "Every token of the organization stops working at once and shows \
+                         Disabled, with the reason \"{reason}\". Only support can enable \
+                         it again."
+                    ),
+                    action: format!("/support/orgs/{org_id}/disable"),
+                    fields: vec![Hidden {
+                        name: "reason",
+                        value: reason,
+                    }],
+                    confirm_label: "Disable",
+                    cancel: format!("/support/orgs/{org_id}"),
+                };
+                ask(&req, &state, &auth, org_id, dialog).await
+            }
+            Err(e) => refuse(&req, &state, &auth, org_id, e, refused).await,
+        };
+    }
+    let reason = f.reason;
     let result = state
         .db(move |c| support::disable_org_api(c, &actor, org_id, &reason))
         .await;
@@ -451,7 +780,8 @@ async fn disable_org(
         &auth,
         org_id,
         result,
-        "Sandbox API access disabled for the organization.",
+        |_| "Sandbox API access disabled for the organization.".into(),
+        refused,
     )
     .await
 }
@@ -473,7 +803,8 @@ async fn enable_org(
         &auth,
         org_id,
         result,
-        "Sandbox API access enabled again.",
+        |_| "Sandbox API access enabled again.".into(),
+        Refused::Other,
     )
     .await
 }
@@ -488,11 +819,68 @@ async fn disable_token(
     let org_id = object_id(&path.0)?;
     let token_id = object_id(&path.1)?;
     let actor = auth.user.actor();
-    let reason = form.into_inner().reason.unwrap_or_default();
+    let f = form.into_inner();
+    let typed = f.reason.clone();
+    let refused = |message| Refused::Token {
+        id: token_id,
+        message,
+        reason: typed,
+    };
+    if !is_confirmed(f.confirmed.as_deref()) {
+        // Asked only when the change would be made: no dead-end confirmation.
+        let checked = match validate_reason(&f.reason) {
+            Ok(reason) => {
+                state
+                    .db(move |c| {
+                        let token = tokens::find(c, org_id, token_id)?.ok_or(AppError::NotFound)?;
+                        match token.disabled_at {
+                            Some(_) => Err(AppError::Conflict(format!(
+                                "Token \"{}\" is already disabled.",
+                                token.name
+                            ))),
+                            None => Ok((token, reason)),
+                        }
+                    })
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        return match checked {
+            Ok((token, reason)) => {
+                let dialog = Confirm {
+                    title: format!("Disable token \"{}\"?", token.name),
+                    description: format!(
+                        "The token stops working at once and shows Disabled, with the reason \
+                         \"{reason}\"; while it is disabled its organization cannot add \
+                         tokens. Only support can enable it again."
+                    ),
+                    action: format!("/support/orgs/{org_id}/tokens/{token_id}/disable"),
+                    fields: vec![Hidden {
+                        name: "reason",
+                        value: reason,
+                    }],
+                    confirm_label: "Disable",
+                    cancel: format!("/support/orgs/{org_id}"),
+                };
+                ask(&req, &state, &auth, org_id, dialog).await
+            }
+            Err(e) => refuse(&req, &state, &auth, org_id, e, refused).await,
+        };
+    }
+    let reason = f.reason;
     let result = state
         .db(move |c| support::disable_token(c, &actor, org_id, token_id, &reason))
         .await;
-    after_change(&req, &state, &auth, org_id, result, "Token disabled.").await
+    after_change(
+        &req,
+        &state,
+        &auth,
+        org_id,
+        result,
+        |_| "Token disabled.".into(),
+        refused,
+    )
+    .await
 }
 
 async fn enable_token(
@@ -507,5 +895,14 @@ async fn enable_token(
     let result = state
         .db(move |c| support::enable_token(c, &actor, org_id, token_id))
         .await;
-    after_change(&req, &state, &auth, org_id, result, "Token enabled again.").await
+    after_change(
+        &req,
+        &state,
+        &auth,
+        org_id,
+        result,
+        |_| "Token enabled again.".into(),
+        Refused::Other,
+    )
+    .await
 }

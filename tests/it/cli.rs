@@ -279,3 +279,28 @@ async fn changing_a_role_ends_the_users_sessions_at_once() {
         .count();
     assert_eq!(changes, 1 + 2, "one row per org touched by each change");
 }
+
+#[actix_web::test]
+async fn org_create_refuses_subscription_days_outside_1_to_3650_without_a_panic() {
+    let app = TestApp::spawn().await;
+    for days in ["99999999999", "0", "-5"] {
+        let arg = format!("--subscription-days={days}");
+        let out = cli(
+            &app.db.url,
+            &["org", "create", "--name", "Initech", &arg],
+            None,
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{days}");
+        assert!(
+            stderr.contains("The subscription must last 1 to 3650 days."),
+            "{days}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{days}: {stderr}");
+    }
+    assert!(
+        db::orgs::find_by_name(&mut app.conn(), "Initech")
+            .unwrap()
+            .is_none()
+    );
+}

@@ -69,13 +69,13 @@ fn routes(ids: &Ids) -> Vec<Call> {
         (
             "POST",
             format!("/support/orgs/{o}/disable"),
-            vec![("reason", "matrix".into())],
+            vec![("reason", "matrix".into()), ("confirmed", "yes".into())],
         ),
         ("POST", format!("/support/orgs/{o}/enable"), vec![]),
         (
             "POST",
             format!("/support/orgs/{o}/tokens/{t}/disable"),
-            vec![("reason", "matrix".into())],
+            vec![("reason", "matrix".into()), ("confirmed", "yes".into())],
         ),
         (
             "POST",

@@ -1,8 +1,69 @@
 use crate::helpers::*;
+use chrono::{Duration, Utc};
+use reqwest::Method;
+use sandbox_portal::db;
 use sandbox_portal::domain::role::Role;
+use serde_json::{Value, json};
+use uuid::Uuid;
 
 fn org_url(org: uuid::Uuid, action: &str) -> String {
     format!("/support/orgs/{org}/{action}")
+}
+
+/// A support script on the JSON API: (status, body) of each call.
+struct SupportApi {
+    base: String,
+    client: reqwest::Client,
+}
+
+impl SupportApi {
+    async fn login(app: &TestApp, username: &str) -> SupportApi {
+        app.user(username, Role::Support, &[]);
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+        let api = SupportApi {
+            base: format!("{}/api/v1", app.addr),
+            client: reqwest::Client::builder()
+                .cookie_provider(jar)
+                .build()
+                .unwrap(),
+        };
+        let (status, body) = api
+            .call(
+                Method::POST,
+                "/authenticatedSession",
+                Some(json!({ "username": username, "password": PASSWORD })),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        api
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        let body =
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: not JSON: {text:?}"));
+        (status, body)
+    }
+}
+
+fn org_row(app: &TestApp, org: Uuid) -> db::models::Org {
+    db::orgs::find(&mut app.conn(), org).unwrap().unwrap()
+}
+
+fn count_of(app: &TestApp, action: &str) -> usize {
+    app.audit_actions().iter().filter(|r| r.0 == action).count()
+}
+
+/// The confirmation's form (JavaScript off: the org page with the dialog open).
+fn confirmation_in(page: &str) -> &str {
+    let start = page.find("<dialog").expect("a confirmation dialog");
+    &page[start..]
 }
 
 #[actix_web::test]
@@ -88,7 +149,12 @@ async fn r7_support_disables_a_token_with_a_reason_and_re_enables_the_same_value
         "nothing was written"
     );
 
-    let res = b.post_form(&path, &[("reason", "terms violation")]).await;
+    let res = b
+        .post_form(
+            &path,
+            &[("reason", "terms violation"), ("confirmed", "yes")],
+        )
+        .await;
     assert_eq!(res.status(), 303);
     // The org page it leads to confirms the change, once.
     let next = res.headers()["location"].to_str().unwrap().to_owned();
@@ -122,7 +188,10 @@ async fn r8_support_expires_and_renews_a_subscription_from_the_console() {
     let mut b = app.login_as_support("sam").await;
     b.refresh_csrf_at("/support/orgs").await;
     let res = b
-        .post_form(&org_url(org.id, "subscription"), &[("action", "expire")])
+        .post_form(
+            &org_url(org.id, "subscription"),
+            &[("action", "expire"), ("confirmed", "yes")],
+        )
         .await;
     assert_eq!(res.status(), 303);
     let admin = app.login_as("alice", Role::OrgAdmin, &[org.id]).await;
@@ -163,9 +232,12 @@ async fn r10_support_disables_and_re_enables_an_orgs_sandbox_api_access() {
     let mut b = app.login_as_support("sam").await;
     b.refresh_csrf_at("/support/orgs").await;
     assert_eq!(
-        b.post_form(&org_url(org.id, "disable"), &[("reason", "abuse")])
-            .await
-            .status(),
+        b.post_form(
+            &org_url(org.id, "disable"),
+            &[("reason", "abuse"), ("confirmed", "yes")]
+        )
+        .await
+        .status(),
         303
     );
     let page = b.text(&format!("/support/orgs/{}", org.id)).await;
@@ -219,4 +291,568 @@ async fn only_support_reaches_the_console() {
         );
     }
     assert!(app.tokens(org.id)[0].disabled_at.is_none());
+}
+
+#[actix_web::test]
+async fn provisioning_refuses_subscription_days_outside_1_to_3650_and_keeps_what_was_typed() {
+    let app = TestApp::spawn().await;
+    let mut b = app.login_as_support("sam").await;
+    b.refresh_csrf_at("/support/orgs").await;
+    // Past i64 days of chrono (a panic), past PostgreSQL's range, zero and negative (an org
+    // expired from the start).
+    for days in ["99999999999", "95000000", "-99999999", "0", "-5", "3651"] {
+        let res = b
+            .post_form(
+                "/support/orgs",
+                &[
+                    ("name", "Initech"),
+                    ("cloud", "zscalertwo.net"),
+                    ("subscription_days", days),
+                    ("daily_quota", "250"),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), 400, "{days}");
+        let page = res.text().await.unwrap();
+        assert!(
+            page.contains("The subscription must last 1 to 3650 days."),
+            "{days}: {page}"
+        );
+        for typed in [
+            "value=\"Initech\"",
+            "value=\"zscalertwo.net\"",
+            &format!("value=\"{days}\""),
+            "value=\"250\"",
+        ] {
+            assert!(page.contains(typed), "{days}: {typed} kept");
+        }
+    }
+    assert!(
+        db::orgs::find_by_name(&mut app.conn(), "Initech")
+            .unwrap()
+            .is_none(),
+        "nothing was written"
+    );
+    let res = b
+        .post_form(
+            "/support/orgs",
+            &[("name", "Initech"), ("subscription_days", "3650")],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+}
+
+#[actix_web::test]
+async fn r2_provisioning_without_a_subscription_says_that_no_token_was_created() {
+    let app = TestApp::spawn().await;
+    let mut b = app.login_as_support("sam").await;
+    b.refresh_csrf_at("/support/orgs").await;
+    let res = b.post_form("/support/orgs", &[("name", "Initech")]).await;
+    assert_eq!(res.status(), 303);
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    let org_id: Uuid = location.rsplit('/').next().unwrap().parse().unwrap();
+    assert!(
+        app.tokens(org_id).is_empty(),
+        "R2: no subscription, no token"
+    );
+    let page = b.text(&location).await;
+    assert!(
+        page.contains(
+            "Organization &#34;Initech&#34; created without a Sandbox subscription, so it has no \
+             Sandbox API token yet."
+        ) || page.contains(
+            "Organization &quot;Initech&quot; created without a Sandbox subscription, so it has \
+             no Sandbox API token yet."
+        ),
+        "{page}"
+    );
+    assert!(!page.contains("created with one Sandbox API token"));
+}
+
+#[actix_web::test]
+async fn a_duplicate_org_name_at_provisioning_is_409_like_the_api_and_keeps_what_was_typed() {
+    let app = TestApp::spawn().await;
+    app.org("Acme");
+    let mut b = app.login_as_support("sam").await;
+    b.refresh_csrf_at("/support/orgs").await;
+    let res = b
+        .post_form("/support/orgs", &[("name", "Acme"), ("token_limit", "9")])
+        .await;
+    assert_eq!(res.status(), 409);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("already exists"), "{page}");
+    assert!(page.contains("value=\"Acme\"") && page.contains("value=\"9\""));
+    let api = SupportApi::login(&app, "sue").await;
+    let (status, body) = api
+        .call(
+            Method::POST,
+            "/support/orgs",
+            Some(json!({ "name": "Acme" })),
+        )
+        .await;
+    assert_eq!((status, body["code"].as_str()), (409, Some("CONFLICT")));
+}
+
+#[actix_web::test]
+async fn a_nul_character_in_support_input_is_refused_with_400_or_matches_nothing_never_a_500() {
+    let app = TestApp::spawn().await;
+    app.org("Acme");
+    let mut b = app.login_as_support("sam").await;
+    b.refresh_csrf_at("/support/orgs").await;
+    // Search: no name can hold a NUL, so it matches nothing.
+    let res = b.get("/support/orgs?q=%00").await;
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("No organization matches")
+    );
+    let res = b.get("/support/orgs?q=Ac%00").await;
+    assert_eq!(res.status(), 200);
+    let res = b
+        .get(&format!("/support/orgs?after=Acme%00%1F{}", Uuid::nil()))
+        .await;
+    assert_eq!(res.status(), 200);
+    for (name, cloud) in [("Ini\0tech", "zscaler.net"), ("Initech", "zscaler\0.net")] {
+        let res = b
+            .post_form("/support/orgs", &[("name", name), ("cloud", cloud)])
+            .await;
+        assert_eq!(res.status(), 400, "{name:?} {cloud:?}");
+        assert!(
+            res.text()
+                .await
+                .unwrap()
+                .contains("without control characters")
+        );
+    }
+
+    let api = SupportApi::login(&app, "sue").await;
+    let (status, body) = api
+        .call(Method::GET, "/support/orgs?search=%00", None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["orgs"], json!([]));
+    for body in [
+        json!({ "name": "Ini\u{0}tech" }),
+        json!({ "name": "Initech", "cloud": "\u{0}" }),
+    ] {
+        let (status, answer) = api
+            .call(Method::POST, "/support/orgs", Some(body.clone()))
+            .await;
+        assert_eq!(status, 400, "{body}: {answer}");
+        assert_eq!(answer["code"], "BAD_REQUEST");
+    }
+    let (status, answer) = api
+        .call(
+            Method::POST,
+            "/support/users",
+            Some(json!({
+                "username": "pe\u{0}ter",
+                "password": PASSWORD,
+                "role": "support",
+            })),
+        )
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("control characters")
+    );
+    assert_eq!(count_of(&app, "PROVISION_ORG"), 1, "only Acme");
+}
+
+#[actix_web::test]
+async fn r8_the_api_refuses_a_subscription_end_outside_the_years_1970_to_9999_with_400() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.org("Acme");
+    let before = org_row(&app, org.id).subscription_expires_at;
+    let api = SupportApi::login(&app, "sue").await;
+    let path = format!("/support/orgs/{}/subscription", org.id);
+    for at in [
+        "-5000-01-01T00:00:00Z",
+        "+200000-01-01T00:00:00Z",
+        "1969-12-31T23:59:59Z",
+        "+10000-01-01T00:00:00Z",
+    ] {
+        let (status, body) = api
+            .call(Method::PUT, &path, Some(json!({ "expiresAt": at })))
+            .await;
+        assert_eq!(status, 400, "{at}: {body}");
+        assert_eq!(body["code"], "BAD_REQUEST");
+        assert!(
+            body["message"].as_str().unwrap().contains("1970")
+                && body["message"].as_str().unwrap().contains("9999"),
+            "{body}"
+        );
+        let (status, body) = api
+            .call(
+                Method::POST,
+                "/support/orgs",
+                Some(json!({ "name": "Initech", "subscriptionExpiresAt": at })),
+            )
+            .await;
+        assert_eq!(status, 400, "{at}: {body}");
+    }
+    assert_eq!(org_row(&app, org.id).subscription_expires_at, before);
+    assert_eq!(count_of(&app, "SUBSCRIPTION_CHANGE"), 0);
+    // A past end is how a subscription is expired (R8).
+    let (status, body) = api
+        .call(
+            Method::PUT,
+            &path,
+            Some(json!({ "expiresAt": "2020-01-01T00:00:00Z" })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["subscription"]["status"], "EXPIRED");
+}
+
+#[actix_web::test]
+async fn r8_renewing_early_extends_from_the_current_end_and_says_the_new_end_date() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.org("Acme");
+    let end = Utc::now() + Duration::days(1000);
+    db::orgs::set_subscription(&mut app.conn(), org.id, Some(end)).unwrap();
+    let mut b = app.login_as_support("sam").await;
+    b.refresh_csrf_at("/support/orgs").await;
+    let res = b
+        .post_form(
+            &org_url(org.id, "subscription"),
+            &[("action", "renew"), ("days", "30")],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let renewed = org_row(&app, org.id).subscription_expires_at.unwrap();
+    let want = end + Duration::days(30);
+    assert!(
+        (renewed - want).num_seconds().abs() < 2,
+        "{renewed} should be {want}"
+    );
+    let page = b.text(&format!("/support/orgs/{}", org.id)).await;
+    assert!(
+        page.contains(&format!(
+            "Subscription renewed until {}.",
+            want.format("%Y-%m-%d")
+        )),
+        "{page}"
+    );
+
+    // An expired subscription renews from now.
+    db::orgs::set_subscription(
+        &mut app.conn(),
+        org.id,
+        Some(Utc::now() - Duration::days(400)),
+    )
+    .unwrap();
+    let res = b
+        .post_form(
+            &org_url(org.id, "subscription"),
+            &[("action", "renew"), ("days", "30")],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let renewed = org_row(&app, org.id).subscription_expires_at.unwrap();
+    assert!(
+        (renewed - (Utc::now() + Duration::days(30)))
+            .num_seconds()
+            .abs()
+            < 5
+    );
+
+    // A refused renewal shows what was typed beside the message.
+    let res = b
+        .post_form(
+            &org_url(org.id, "subscription"),
+            &[("action", "renew"), ("days", "4000")],
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("1 to 3650 days") && page.contains("value=\"4000\""));
+}
+
+#[actix_web::test]
+async fn a_refused_limits_change_shows_what_was_typed_with_the_message() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.org("Acme");
+    let mut b = app.login_as_support("sam").await;
+    b.refresh_csrf_at("/support/orgs").await;
+    let res = b
+        .post_form(
+            &org_url(org.id, "limits"),
+            &[
+                ("token_limit", "7"),
+                ("daily_quota", "lots"),
+                ("abuse_threshold", "2000"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("Daily quota must be a whole number."));
+    for typed in ["value=\"7\"", "value=\"lots\"", "value=\"2000\""] {
+        assert!(page.contains(typed), "{typed} kept");
+    }
+    assert!(!page.contains("value=\"5\""), "not the stored limit");
+    assert_eq!(org_row(&app, org.id).token_limit, 5, "nothing was written");
+}
+
+#[actix_web::test]
+async fn r4_a_token_limit_below_the_current_count_is_saved_and_the_confirmation_says_so() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.org("Acme");
+    for n in 2..=4 {
+        app.add_token(org.id, &format!("t{n}"));
+    }
+    let mut b = app.login_as_support("sam").await;
+    b.refresh_csrf_at("/support/orgs").await;
+    let res = b
+        .post_form(&org_url(org.id, "limits"), &[("token_limit", "3")])
+        .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(org_row(&app, org.id).token_limit, 3);
+    let page = b.text(&format!("/support/orgs/{}", org.id)).await;
+    assert!(
+        page.contains(
+            "Limits saved. The organization has 4 tokens, above the new limit of 3: it cannot \
+             add tokens until it has fewer than 3."
+        ),
+        "{page}"
+    );
+    let res = b
+        .post_form(&org_url(org.id, "limits"), &[("token_limit", "4")])
+        .await;
+    assert_eq!(res.status(), 303);
+    let page = b.text(&format!("/support/orgs/{}", org.id)).await;
+    assert!(page.contains("Limits saved.") && !page.contains("above the new limit"));
+}
+
+#[actix_web::test]
+async fn r7_disabling_a_token_asks_for_confirmation_first_with_and_without_javascript() {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    let mut b = app.login_as_support("sam").await;
+    let page = b.text(&format!("/support/orgs/{}", org.id)).await;
+    b.refresh_csrf_at(&format!("/support/orgs/{}", org.id))
+        .await;
+    let field = format!("id=\"reason-{}\"", token.id);
+    let input = page
+        .split(&field)
+        .nth(1)
+        .unwrap()
+        .split('>')
+        .next()
+        .unwrap();
+    assert!(
+        input.contains("required"),
+        "the reason is required: {input}"
+    );
+    assert!(page.contains("id=\"org-reason\""));
+    let org_input = page
+        .split("id=\"org-reason\"")
+        .nth(1)
+        .unwrap()
+        .split('>')
+        .next()
+        .unwrap();
+    assert!(org_input.contains("required"));
+
+    let path = format!("/support/orgs/{}/tokens/{}/disable", org.id, token.id);
+    // JavaScript off: the first click shows the org page with the confirmation open.
+    let res = b.post_form(&path, &[("reason", "abuse <42>")]).await;
+    assert_eq!(res.status(), 200);
+    let page = res.text().await.unwrap();
+    let dialog = confirmation_in(&page);
+    assert!(dialog.contains(&format!("action=\"{path}\"")));
+    assert!(
+        dialog.contains("name=\"reason\" value=\"abuse &#60;42&#62;\"")
+            || dialog.contains("name=\"reason\" value=\"abuse &lt;42&gt;\""),
+        "{dialog}"
+    );
+    assert!(dialog.contains("name=\"confirmed\" value=\"yes\""));
+    assert!(dialog.contains("data-dialog-cancel"));
+    // With htmx: only the dialog, for the modal root.
+    let res = b.hx_post(&path, &[("reason", "abuse")]).await;
+    assert_eq!(res.status(), 200);
+    let fragment = res.text().await.unwrap();
+    assert!(fragment.trim_start().starts_with("<dialog"), "{fragment}");
+    assert!(!fragment.contains("<html"));
+    assert!(app.tokens(org.id)[0].disabled_at.is_none(), "nothing yet");
+    assert_eq!(count_of(&app, "DISABLE_TOKEN"), 0);
+
+    let res = b
+        .post_form(&path, &[("reason", "abuse"), ("confirmed", "yes")])
+        .await;
+    assert_eq!(res.status(), 303);
+    assert!(app.tokens(org.id)[0].disabled_at.is_some());
+}
+
+#[actix_web::test]
+async fn r8_r10_expire_now_and_disabling_the_whole_org_ask_for_confirmation_first() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.org("Acme");
+    let mut b = app.login_as_support("sam").await;
+    b.refresh_csrf_at("/support/orgs").await;
+    let before = org_row(&app, org.id);
+
+    let sub = org_url(org.id, "subscription");
+    let res = b.post_form(&sub, &[("action", "expire")]).await;
+    assert_eq!(res.status(), 200);
+    let page = res.text().await.unwrap();
+    let dialog = confirmation_in(&page);
+    assert!(dialog.contains("name=\"action\" value=\"expire\""));
+    assert!(dialog.contains("name=\"confirmed\" value=\"yes\""));
+    let res = b.hx_post(&sub, &[("action", "expire")]).await;
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .trim_start()
+            .starts_with("<dialog")
+    );
+
+    let off = org_url(org.id, "disable");
+    let res = b.post_form(&off, &[("reason", "abuse")]).await;
+    assert_eq!(res.status(), 200);
+    let page = res.text().await.unwrap();
+    assert!(confirmation_in(&page).contains("name=\"reason\" value=\"abuse\""));
+    // A bad reason is refused at the first step, beside the field, with what was typed.
+    let long = "x".repeat(201);
+    let res = b.post_form(&off, &[("reason", &long)]).await;
+    assert_eq!(res.status(), 400);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("Give a reason") && page.contains(&format!("value=\"{long}\"")));
+    assert!(!page.contains("<dialog"));
+
+    let now = org_row(&app, org.id);
+    assert_eq!(now.subscription_expires_at, before.subscription_expires_at);
+    assert!(now.api_disabled_at.is_none(), "nothing yet");
+    assert_eq!(
+        count_of(&app, "SUBSCRIPTION_CHANGE") + count_of(&app, "DISABLE_ORG_API"),
+        0
+    );
+
+    let res = b
+        .post_form(&sub, &[("action", "expire"), ("confirmed", "yes")])
+        .await;
+    assert_eq!(res.status(), 303);
+    let res = b
+        .post_form(&off, &[("reason", "abuse"), ("confirmed", "yes")])
+        .await;
+    assert_eq!(res.status(), 303);
+    let now = org_row(&app, org.id);
+    assert!(now.subscription_expires_at.unwrap() < Utc::now());
+    assert_eq!(now.api_disabled_reason.as_deref(), Some("abuse"));
+}
+
+#[actix_web::test]
+async fn r7_r10_disabling_what_is_already_disabled_is_409_and_keeps_the_first_reason() {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    let mut b = app.login_as_support("sam").await;
+    b.refresh_csrf_at("/support/orgs").await;
+    let api = SupportApi::login(&app, "sue").await;
+
+    // One token, through the web UI and the API alike.
+    let web = format!("/support/orgs/{}/tokens/{}/disable", org.id, token.id);
+    let res = b
+        .post_form(&web, &[("reason", "first"), ("confirmed", "yes")])
+        .await;
+    assert_eq!(res.status(), 303);
+    let res = b
+        .post_form(&web, &[("reason", "second"), ("confirmed", "yes")])
+        .await;
+    assert_eq!(res.status(), 409);
+    assert!(res.text().await.unwrap().contains("already disabled"));
+    // Nor is a confirmation offered for it.
+    assert_eq!(
+        b.post_form(&web, &[("reason", "second")]).await.status(),
+        409
+    );
+    let tok = format!("/support/orgs/{}/sandboxApiTokens/{}", org.id, token.id);
+    let (status, body) = api
+        .call(
+            Method::POST,
+            &format!("{tok}/disable"),
+            Some(json!({ "reason": "third" })),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("CONFLICT")),
+        "{body}"
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("already disabled")
+    );
+    assert_eq!(
+        app.tokens(org.id)[0].disabled_reason.as_deref(),
+        Some("first")
+    );
+    assert_eq!(count_of(&app, "DISABLE_TOKEN"), 1);
+    let (status, _) = api.call(Method::POST, &format!("{tok}/enable"), None).await;
+    assert_eq!(status, 200);
+    let (status, body) = api.call(Method::POST, &format!("{tok}/enable"), None).await;
+    assert_eq!(status, 409, "{body}");
+    let res = b
+        .post_form(
+            &format!("/support/orgs/{}/tokens/{}/enable", org.id, token.id),
+            &[],
+        )
+        .await;
+    assert_eq!(res.status(), 409);
+    assert_eq!(count_of(&app, "ENABLE_TOKEN"), 1);
+
+    // The whole org.
+    let res = b
+        .post_form(
+            &org_url(org.id, "disable"),
+            &[("reason", "first"), ("confirmed", "yes")],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let (status, body) = api
+        .call(
+            Method::POST,
+            &format!("/support/orgs/{}/disable", org.id),
+            Some(json!({ "reason": "second" })),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    let res = b
+        .post_form(
+            &org_url(org.id, "disable"),
+            &[("reason", "second"), ("confirmed", "yes")],
+        )
+        .await;
+    assert_eq!(res.status(), 409);
+    assert!(res.text().await.unwrap().contains("already disabled"));
+    assert_eq!(
+        org_row(&app, org.id).api_disabled_reason.as_deref(),
+        Some("first")
+    );
+    assert_eq!(count_of(&app, "DISABLE_ORG_API"), 1);
+    assert_eq!(
+        b.post_form(&org_url(org.id, "enable"), &[]).await.status(),
+        303
+    );
+    let (status, _) = api
+        .call(
+            Method::POST,
+            &format!("/support/orgs/{}/enable", org.id),
+            None,
+        )
+        .await;
+    assert_eq!(status, 409);
+    assert_eq!(
+        b.post_form(&org_url(org.id, "enable"), &[]).await.status(),
+        409
+    );
+    assert_eq!(count_of(&app, "ENABLE_ORG_API"), 1);
 }

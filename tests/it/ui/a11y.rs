@@ -146,10 +146,16 @@ async fn browser_support_and_view_only_pages_are_accessible() {
         .fill(&format!("#reason-{}", token.id), "Abuse report 42")
         .await;
     chrome
-        .click_and_load(&format!(
+        .click(&format!(
             "button[aria-label='Disable token {}']",
             token.name
         ))
+        .await;
+    // Destructive support changes are confirmed in a dialog first.
+    chrome.wait_for("dialog.modal").await;
+    look_at(&chrome, &axe, "dialog-support-disable").await;
+    chrome
+        .click_and_load("dialog.modal button[type=submit]")
         .await;
     chrome
         .wait_for(&format!(
@@ -158,7 +164,11 @@ async fn browser_support_and_view_only_pages_are_accessible() {
         ))
         .await;
     chrome
-        .click_and_load("form[action$='/subscription'] input[value=expire] ~ button")
+        .click("form[action$='/subscription'] input[value=expire] ~ button")
+        .await;
+    chrome.wait_for("dialog.modal").await;
+    chrome
+        .click_and_load("dialog.modal button[type=submit]")
         .await;
     look_at(&chrome, &axe, "support-org-changed").await;
     assert!(
