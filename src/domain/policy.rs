@@ -61,13 +61,14 @@ impl Refusal {
     pub fn message(&self) -> String {
         match self {
             Refusal::SubscriptionExpired => {
-                "Your Sandbox subscription has expired, so Sandbox API tokens cannot be changed. \
-                 Contact Zscaler Support to renew it; your tokens will work again as they are."
+                "Your Sandbox subscription has expired, so Sandbox API tokens cannot be shown or \
+                 changed. Contact Zscaler Support to renew it; your tokens will work again as \
+                 they are."
                     .into()
             }
             Refusal::NoSubscription => {
                 "Your organization has no Sandbox subscription, so Sandbox API tokens cannot be \
-                 changed. Contact Zscaler Support."
+                 shown or changed. Contact Zscaler Support."
                     .into()
             }
             Refusal::ProviderDisabled(Disabled::Org) => {
@@ -208,11 +209,11 @@ impl OrgFacts {
         }
     }
 
-    /// R8 for reveal through the JSON API. The issue says "every POST/PUT/DELETE on
-    /// /api/v1/sandboxApiTokens… (add, reveal, rename, regenerate, delete) → 403
-    /// SUBSCRIPTION_EXPIRED": reveal changes nothing, so the web page still offers it, but the
-    /// API refuses every unsafe method alike.
-    pub fn may_reveal_via_api(&self) -> Result<(), Refusal> {
+    /// R8 and R13 for reveal (and copy). Reveal is a POST in the JSON API, and R8 refuses
+    /// every POST there while the subscription is not active; R13 wants the page to agree, so
+    /// it refuses too. Nothing is lost: the value works nowhere until the renewal, after which
+    /// the same value shows again.
+    pub fn may_reveal(&self) -> Result<(), Refusal> {
         self.writable()
     }
 }
@@ -344,10 +345,7 @@ mod tests {
         };
         assert_eq!(never.may_add(), Err(Refusal::NoSubscription));
         assert!(!facts().token_state(None).status.is_disabled());
-        assert_eq!(
-            expired.may_reveal_via_api(),
-            Err(Refusal::SubscriptionExpired)
-        );
+        assert_eq!(expired.may_reveal(), Err(Refusal::SubscriptionExpired));
     }
 
     #[test]

@@ -162,7 +162,7 @@ pub fn add(
     })
 }
 
-/// R3: every reveal is audited.
+/// R3: every reveal is audited. R8: refused while the subscription is not active.
 pub fn reveal(
     conn: &mut PgConnection,
     keys: &TokenKeys,
@@ -172,7 +172,9 @@ pub fn reveal(
     how: &str,
 ) -> Result<(Token, TokenValue), AppError> {
     conn.transaction(|conn| {
+        let org = orgs::find(conn, org_id)?.ok_or(AppError::NotFound)?;
         let token = tokens::find(conn, org_id, token_id)?.ok_or(AppError::NotFound)?;
+        facts(conn, &org)?.may_reveal()?;
         let sealed = tokens::sealed_value(conn, org_id, token_id)?.ok_or(AppError::NotFound)?;
         let value = keys.decrypt(token_id, &sealed)?;
         audit::record(

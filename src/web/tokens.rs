@@ -81,6 +81,7 @@ pub struct Row {
     pub last_used: Option<(String, String, String)>,
     pub calls_today: i32,
     pub spark: super::view::Sparkline,
+    pub can_reveal: bool,
     pub can_rename: bool,
     pub can_regenerate_delete: bool,
     pub editing: bool,
@@ -229,6 +230,7 @@ fn to_row(view: &TokenView, facts: &OrgFacts, ctx: &Ctx, rs: &RowState) -> Row {
             .map(|u| (relative(&u, now), exact(&u), iso(&u))),
         calls_today: view.calls_today,
         spark: super::view::sparkline(&view.history, "Calls"),
+        can_reveal: ctx.can_reveal && facts.may_reveal().is_ok(),
         can_rename: ctx.can_manage && facts.may_rename().is_ok(),
         can_regenerate_delete: ctx.can_manage
             && facts

@@ -408,28 +408,46 @@ async fn r8_an_expired_subscription_makes_the_page_read_only() {
         "Regenerate token",
         "Delete token",
         "Rename token",
+        "Show token",
+        "Copy token",
     ] {
         assert!(!page.contains(control), "{control}");
     }
+    // R13: reveal and copy are refused as the API refuses its POST .../reveal (R8).
     for (action, fields) in [
         ("regenerate", vec![]),
         ("delete", vec![]),
         ("rename", vec![("name", "new")]),
+        ("reveal", vec![]),
     ] {
         let res = b
             .post_form(&token_url(org.id, token.id, action), &fields)
             .await;
         assert_eq!(res.status(), 403, "{action}");
     }
-    assert_eq!(b.post_form(&add_url(org.id), &[]).await.status(), 403);
-    // Still revealable, and not invalidated.
     assert_eq!(
-        b.post_form(&token_url(org.id, token.id, "reveal"), &[])
+        b.post_form(&token_url(org.id, token.id, "copy"), &[])
             .await
             .status(),
-        200
+        403
     );
-    assert_eq!(app.value_of(org.id, token.id), value);
+    assert_eq!(b.post_form(&add_url(org.id), &[]).await.status(), 403);
+    let reveals = app
+        .audit_actions()
+        .into_iter()
+        .filter(|r| r.0 == "REVEAL_TOKEN")
+        .count();
+    assert_eq!(reveals, 0);
+    // Not invalidated: after renewal the same value shows again.
+    diesel::update(o::table.find(org.id))
+        .set(o::subscription_expires_at.eq(chrono::Utc::now() + chrono::Duration::days(1)))
+        .execute(&mut app.conn())
+        .unwrap();
+    let res = b
+        .post_form(&token_url(org.id, token.id, "reveal"), &[])
+        .await;
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains(value.expose()));
 }
 
 #[actix_web::test]
