@@ -190,6 +190,29 @@ pub async fn not_found() -> Result<actix_web::HttpResponse, AppError> {
     Err(AppError::NotFound)
 }
 
+/// A navigation from another site (a link in an e-mail or a ticket): the browser withheld the
+/// SameSite=Strict session cookie, so the person looks logged out although they are not.
+pub fn arrived_cross_site(req: &actix_web::HttpRequest) -> bool {
+    req.method() == actix_web::http::Method::GET
+        && req
+            .headers()
+            .get("Sec-Fetch-Site")
+            .is_some_and(|v| v.as_bytes() == b"cross-site")
+}
+
+/// Loads the same address again from this site, which sends the Strict cookie: a session that
+/// exists opens the page, and only a real absence of one leads to the login form. Answering
+/// with the login form at once would also replace the person's session cookie with a new one.
+pub fn reload_same_site() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <meta http-equiv=\"refresh\" content=\"0\"><title>Sandbox Portal</title></head>\
+             <body><p>Opening the Sandbox Portal…</p></body></html>",
+        )
+}
+
 pub fn is_htmx(req: &actix_web::HttpRequest) -> bool {
     req.headers().contains_key("HX-Request")
 }
@@ -245,6 +268,9 @@ fn browser_error(
     user: Option<&crate::auth::extract::CurrentUser>,
 ) -> HttpResponse {
     let htmx = is_htmx(req);
+    if status == StatusCode::UNAUTHORIZED && !htmx && arrived_cross_site(req) {
+        return reload_same_site();
+    }
     if status == StatusCode::UNAUTHORIZED {
         // After logging in, come back to the page: a POST-only path would answer 404/405.
         // With the query: it names the org a partner or support user was looking at.

@@ -172,11 +172,12 @@ impl Application {
                 let swept = web::block(move || -> anyhow::Result<usize> {
                     let mut conn = pool.get()?;
                     db::audit::purge_older_than(&mut conn, retention_days)?;
+                    db::users::purge_stale_throttles(&mut conn, chrono::Duration::hours(1))?;
                     Ok(db::sessions::purge_expired(&mut conn)?)
                 })
                 .await;
                 if let Ok(Err(e)) = swept {
-                    tracing::warn!(error = %e, "could not purge old audit events or sessions");
+                    tracing::warn!(error = %e, "could not purge old audit events, throttles or sessions");
                 }
             }
         });

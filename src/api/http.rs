@@ -108,6 +108,17 @@ impl<T: DeserializeOwned + 'static> FromRequest for Body<T> {
         if declared_empty && !headers.contains_key(header::CONTENT_TYPE) {
             return Box::pin(async { Ok(Body(Ok(None))) });
         }
+        // Request bodies are never decoded here (see Cargo.toml): say so rather than report
+        // the compressed bytes as malformed JSON.
+        if headers
+            .get(header::CONTENT_ENCODING)
+            .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"))
+        {
+            let refused = AppError::BadRequest(
+                "Send the JSON body uncompressed, without a Content-Encoding header.".into(),
+            );
+            return Box::pin(async move { Ok(Body(Err(refused))) });
+        }
         let body = JsonBody::<T>::new(req, payload, None, true).limit(BODY_LIMIT);
         Box::pin(async move { Ok(Body(body.await.map(Some).map_err(json_error))) })
     }

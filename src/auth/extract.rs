@@ -218,11 +218,19 @@ impl<P: Permission + 'static> FromRequest for OrgScope<P> {
         Box::pin(async move {
             let session = req.get_session();
             let user = load_user(&req, &session).await?;
+            let may_act = user.role.can(P::ACTION);
+            // A caller whose role may not act is told that, not the input rules (§4); an org
+            // they may not see stays a 404, whatever the role.
+            let refuse_input = |message: &str| {
+                if may_act {
+                    AppError::BadRequest(message.into())
+                } else {
+                    AppError::forbidden()
+                }
+            };
             let wanted = web::Query::<OrgParam>::from_query(req.query_string())
                 .map_err(|_| {
-                    AppError::BadRequest(
-                        "Name one organization with ?orgId= (or ?org= on a page).".into(),
-                    )
+                    refuse_input("Name one organization with ?orgId= (or ?org= on a page).")
                 })?
                 .into_inner()
                 .org;
@@ -232,12 +240,12 @@ impl<P: Permission + 'static> FromRequest for OrgScope<P> {
                 && req.path().starts_with("/api/")
                 && (user.role.sees_all_orgs() || user.org_ids.len() > 1)
             {
-                return Err(AppError::BadRequest(
-                    "You can see several organizations: name one with ?orgId=.".into(),
+                return Err(refuse_input(
+                    "You can see several organizations: name one with ?orgId=.",
                 ));
             }
             let org = resolve_org(&req, &user, wanted).await?;
-            if !user.role.can(P::ACTION) {
+            if !may_act {
                 return Err(AppError::forbidden());
             }
             Ok(OrgScope {

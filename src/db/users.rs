@@ -96,6 +96,16 @@ pub fn record_failure(conn: &mut PgConnection, username_key: &str) -> QueryResul
     Ok(())
 }
 
+/// Forgets throttle rows whose last failure is older than `quiet`: the longest backoff is a
+/// minute, and without this every name ever typed at the login form (each its own row) would
+/// stay in the table for good.
+pub fn purge_stale_throttles(
+    conn: &mut PgConnection,
+    quiet: chrono::Duration,
+) -> QueryResult<usize> {
+    diesel::delete(lt::table.filter(lt::last_failure_at.lt(Utc::now() - quiet))).execute(conn)
+}
+
 pub fn clear_failures(conn: &mut PgConnection, username_key: &str) -> QueryResult<()> {
     diesel::delete(lt::table.find(username_key)).execute(conn)?;
     Ok(())

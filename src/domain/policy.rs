@@ -240,11 +240,38 @@ pub fn validate_token_name(raw: &str) -> Result<String, String> {
     Ok(name.to_owned())
 }
 
+/// Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt, Unicode 15): code points
+/// that render as nothing, although some are letters or marks by category (Hangul fillers,
+/// variation selectors, the combining grapheme joiner). The category check below misses those.
+const DEFAULT_IGNORABLE: &[std::ops::RangeInclusive<char>] = &[
+    '\u{00AD}'..='\u{00AD}',
+    '\u{034F}'..='\u{034F}',
+    '\u{061C}'..='\u{061C}',
+    '\u{115F}'..='\u{1160}',
+    '\u{17B4}'..='\u{17B5}',
+    '\u{180B}'..='\u{180F}',
+    '\u{200B}'..='\u{200F}',
+    '\u{202A}'..='\u{202E}',
+    '\u{2060}'..='\u{206F}',
+    '\u{3164}'..='\u{3164}',
+    '\u{FE00}'..='\u{FE0F}',
+    '\u{FEFF}'..='\u{FEFF}',
+    '\u{FFA0}'..='\u{FFA0}',
+    '\u{FFF0}'..='\u{FFF8}',
+    '\u{1BCA0}'..='\u{1BCA3}',
+    '\u{1D173}'..='\u{1D17A}',
+    '\u{E0000}'..='\u{E0FFF}',
+];
+
 /// A character that shows as itself. Format characters (zero-width spaces and joiners, bidi
 /// overrides) would let two names that look the same both pass R9's uniqueness check, or make a
 /// name that reads backwards in the audit log.
 fn visible(c: char) -> bool {
     use unicode_properties::{GeneralCategory as G, UnicodeGeneralCategory};
+    // U+2800, the braille blank, is a symbol by category and blank on screen.
+    if DEFAULT_IGNORABLE.iter().any(|r| r.contains(&c)) || c == '\u{2800}' {
+        return false;
+    }
     match c.general_category() {
         G::Control
         | G::Format
@@ -362,6 +389,10 @@ mod tests {
             "\u{202e}test",
             "a\u{3000}b",
             "a\0b",
+            "Build\u{fe0f}",
+            "a\u{34f}b",
+            "\u{3164}",
+            "a\u{2800}",
         ] {
             assert!(validate_token_name(invisible).is_err(), "{invisible:?}");
         }

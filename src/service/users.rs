@@ -104,15 +104,8 @@ pub fn authenticate(
 ) -> Result<Result<LoggedIn, LoginFailure>, AppError> {
     let typed: String = username.trim().chars().take(100).collect();
     // Neither the throttle table nor the audit trail keeps a name as typed: it may be a password.
-    let key = keys.pseudonym(&typed.to_lowercase());
-    actor.name = format!("unknown user {}", &key[..12]);
-    // A browser that logged in to this account before has a backoff of its own; everyone else
-    // shares the account's.
-    let known_device = device.and_then(|d| device_nonce(keys, &key, d));
-    let bucket = match known_device {
-        Some(nonce) => format!("{key}.{nonce}"),
-        None => key.clone(),
-    };
+    let typed_key = keys.pseudonym(&typed.to_lowercase());
+    actor.name = format!("unknown user {}", &typed_key[..12]);
     let fail = |conn: &mut PgConnection, actor: &Actor, org_id, reason: &str| {
         audit::record(
             conn,
@@ -140,15 +133,29 @@ pub fn authenticate(
         }
         actor.user_id = user.as_ref().map(|u| u.id);
         actor.role = user.as_ref().and_then(|u| u.role.parse().ok());
+        // An account's backoff is keyed by its stored name: the database may fold case unlike
+        // Rust does (with a UTF-8 locale, lower('İ') is 'i'), and every spelling that reaches
+        // the account must share one backoff.
+        let key = user.as_ref().map_or_else(
+            || typed_key.clone(),
+            |u| keys.pseudonym(&u.username.to_lowercase()),
+        );
+        // A browser that logged in to this account before has a backoff of its own; everyone
+        // else shares the account's.
+        let known_device = device.and_then(|d| device_nonce(keys, &key, d));
+        let bucket = match known_device {
+            Some(nonce) => format!("{key}.{nonce}"),
+            None => key.clone(),
+        };
         if let Some(wait) = users::reserve_attempt(conn, &bucket, backoff_secs)? {
             fail(conn, &actor, org_id, "throttled")?;
             return Ok::<_, AppError>(Err(LoginFailure::Throttled {
                 retry_after: wait.unsigned_abs(),
             }));
         }
-        Ok(Ok((user, org_id)))
+        Ok(Ok((user, org_id, key, bucket, known_device)))
     })?;
-    let (user, org_id) = match reserved {
+    let (user, org_id, key, bucket, known_device) = match reserved {
         Ok(found) => found,
         Err(throttled) => return Ok(Err(throttled)),
     };

@@ -97,43 +97,93 @@ fn force_is_valid(req: &HttpRequest) -> bool {
             .all(|(_, v)| v == "0" || v == "1")
 }
 
-/// Reads the (possibly gzip-encoded) body, refusing as soon as it passes the limit.
+#[derive(Clone, Copy)]
+enum Encoding {
+    Identity,
+    Gzip,
+    /// HTTP's "deflate": a zlib stream.
+    Deflate,
+}
+
+fn encoding_of(req: &HttpRequest) -> Result<Encoding, BodyError> {
+    let Some(v) = req.headers().get(header::CONTENT_ENCODING) else {
+        return Ok(Encoding::Identity);
+    };
+    let v = v.as_bytes();
+    if v.eq_ignore_ascii_case(b"identity") {
+        Ok(Encoding::Identity)
+    } else if v.eq_ignore_ascii_case(b"gzip") || v.eq_ignore_ascii_case(b"x-gzip") {
+        Ok(Encoding::Gzip)
+    } else if v.eq_ignore_ascii_case(b"deflate") {
+        Ok(Encoding::Deflate)
+    } else {
+        Err(BodyError::UnsupportedEncoding)
+    }
+}
+
+/// Bodies this large are decoded off the async worker, which would otherwise stall every other
+/// request on it for as long as the decoding takes.
+const DECODE_INLINE_MAX: usize = 256 * 1024;
+
+/// Reads the (possibly gzip- or deflate-encoded) body, refusing as soon as it passes the limit.
+///
+/// Decoding is ours, through a reader that stops one byte past the limit: a decoder that
+/// inflates a whole chunk before anyone measures it turns a small request into gigabytes.
 async fn read_body(
     req: &HttpRequest,
     payload: web::Payload,
     limit: usize,
-) -> Result<web::BytesMut, BodyError> {
+) -> Result<Vec<u8>, BodyError> {
+    let encoding = encoding_of(req)?;
+    // Compressed data outgrows its content only when it is incompressible, by a few bytes per
+    // block; anything beyond this cannot decode to an acceptable file.
+    let raw_limit = match encoding {
+        Encoding::Identity => limit,
+        Encoding::Gzip | Encoding::Deflate => limit + limit / 64 + 1024,
+    };
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    let encoding = req.headers().get(header::CONTENT_ENCODING);
-    let identity = encoding.is_none_or(|v| v.as_bytes().eq_ignore_ascii_case(b"identity"));
-    if !identity
-        && !encoding.is_some_and(|v| {
-            [&b"gzip"[..], b"x-gzip", b"deflate", b"br", b"zstd"]
-                .iter()
-                .any(|known| v.as_bytes().eq_ignore_ascii_case(known))
-        })
-    {
-        return Err(BodyError::UnsupportedEncoding);
-    }
-    if identity && declared.is_some_and(|n| n > limit) {
+    if declared.is_some_and(|n| n > raw_limit) {
         return Err(BodyError::TooLarge);
     }
-    let mut stream = actix_web::dev::Decompress::from_headers(payload.into_inner(), req.headers());
-    let mut body = web::BytesMut::new();
+    let mut stream = payload.into_inner();
+    let mut raw = Vec::with_capacity(declared.unwrap_or(0));
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|_| BodyError::Corrupt)?;
-        if body.len() + chunk.len() > limit {
+        if raw.len() + chunk.len() > raw_limit {
             return Err(BodyError::TooLarge);
         }
-        body.extend_from_slice(&chunk);
+        raw.extend_from_slice(&chunk);
     }
-    // Bytes that decode to nothing were not what their Content-Encoding said.
-    if body.is_empty() && !identity && declared.is_some_and(|n| n > 0) {
-        return Err(BodyError::Corrupt);
+    if matches!(encoding, Encoding::Identity) {
+        return Ok(raw);
+    }
+    if raw.len() <= DECODE_INLINE_MAX {
+        return decode(encoding, &raw, limit);
+    }
+    web::block(move || decode(encoding, &raw, limit))
+        .await
+        .map_err(|_| BodyError::Corrupt)?
+}
+
+fn decode(encoding: Encoding, raw: &[u8], limit: usize) -> Result<Vec<u8>, BodyError> {
+    use std::io::Read;
+    let reader: Box<dyn Read + '_> = match encoding {
+        Encoding::Identity => return Ok(raw.to_vec()),
+        // Several gzip members one after another are one body (RFC 1952).
+        Encoding::Gzip => Box::new(flate2::read::MultiGzDecoder::new(raw)),
+        Encoding::Deflate => Box::new(flate2::read::ZlibDecoder::new(raw)),
+    };
+    let mut body = Vec::new();
+    reader
+        .take(limit as u64 + 1)
+        .read_to_end(&mut body)
+        .map_err(|_| BodyError::Corrupt)?;
+    if body.len() > limit {
+        return Err(BodyError::TooLarge);
     }
     Ok(body)
 }
@@ -187,7 +237,7 @@ async fn handle(
             )),
             Err(BodyError::UnsupportedEncoding) => Err((
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "Unsupported Content-Encoding: send the file as is, or gzip-compressed",
+                "Unsupported Content-Encoding: send the file as is, or gzip- or deflate-compressed",
             )),
         }
     };

@@ -173,7 +173,10 @@ fn cursor(raw: &Option<String>) -> Result<Option<(DateTime<Utc>, i64)>, AppError
     };
     let bad = || AppError::BadRequest("The page link is malformed.".into());
     let (micros, id) = raw.split_once('_').ok_or_else(bad)?;
-    let t = DateTime::from_timestamp_micros(micros.parse().map_err(|_| bad())?).ok_or_else(bad)?;
+    let t = DateTime::from_timestamp_micros(micros.parse().map_err(|_| bad())?)
+        // The years `date` accepts; PostgreSQL refuses some that chrono takes.
+        .filter(|t| (1970..=9999).contains(&t.year()))
+        .ok_or_else(bad)?;
     Ok(Some((t, id.parse().map_err(|_| bad())?)))
 }
 

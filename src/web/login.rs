@@ -61,14 +61,24 @@ fn landing(role: Role) -> &'static str {
 }
 
 /// Where login would have sent them: support to the console, everyone else to the token page.
-pub async fn home(user: Option<CurrentUser>) -> HttpResponse {
+pub async fn home(req: HttpRequest, user: Option<CurrentUser>) -> HttpResponse {
     match user {
         Some(u) => see_other(landing(u.role)),
+        None if crate::error::arrived_cross_site(&req) => crate::error::reload_same_site(),
         None => see_other("/login"),
     }
 }
 
-async fn login_form(session: Session, q: web::Query<NextParam>) -> Result<HttpResponse, AppError> {
+async fn login_form(
+    req: HttpRequest,
+    session: Session,
+    q: web::Query<NextParam>,
+) -> Result<HttpResponse, AppError> {
+    // A link to the login form from another site: showing the form would give this browser a
+    // new session cookie in place of the one it may have.
+    if crate::error::arrived_cross_site(&req) {
+        return Ok(crate::error::reload_same_site());
+    }
     let page = LoginPage {
         chrome: Chrome {
             user: None,

@@ -1338,6 +1338,11 @@ async fn a_user_of_several_orgs_must_name_one_with_org_id() {
         let named = api.get(&tokens_of(globex.id)).await;
         assert_eq!(named.status, 200);
     }
+    // A role that may not act hears that first (§4), not the input rules.
+    partner
+        .post("/sandboxApiTokens", json!({ "name": "x" }))
+        .await
+        .refused(403, "FORBIDDEN");
     // One org: nothing to choose.
     let admin = api_as(&app, "ada", Role::OrgAdmin, &[acme.id]).await;
     assert_eq!(admin.get("/sandboxApiTokens").await.status, 200);
@@ -1401,4 +1406,32 @@ async fn r10_r8_refusals_name_the_real_reason() {
     refused.refused(403, "SUBSCRIPTION_EXPIRED");
     let message = refused.body["message"].as_str().unwrap();
     assert!(message.contains("no Sandbox subscription"), "{message}");
+}
+
+/// Request bodies are not decompressed (a small zstd or gzip body can inflate to gigabytes
+/// before any limit applies): a compressed JSON body gets a 400 that says to send it plain.
+#[actix_web::test]
+async fn a_compressed_json_body_is_refused_with_a_clear_400() {
+    use std::io::Write;
+    let app = TestApp::spawn().await;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(br#"{"username":"alice","password":"x"}"#)
+        .unwrap();
+    let answer = Api::answer(
+        Api::new(&app)
+            .request(Method::POST, "/authenticatedSession")
+            .header("Content-Type", "application/json")
+            .header("Content-Encoding", "gzip")
+            .body(gz.finish().unwrap()),
+    )
+    .await;
+    answer.refused(400, "BAD_REQUEST");
+    assert!(
+        answer.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("uncompressed"),
+        "{}",
+        answer.body
+    );
 }

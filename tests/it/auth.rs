@@ -447,7 +447,12 @@ async fn a_nul_in_a_login_or_a_filter_is_refused_not_a_server_error() {
     assert_eq!(body["message"], "Invalid username or password.");
 
     let b = app.login_as("alice", Role::OrgAdmin, &[org.id]).await;
-    for path in ["/admin/audit-log?user=%00", "/admin/audit-log?action=%00"] {
+    for path in [
+        "/admin/audit-log?user=%00",
+        "/admin/audit-log?action=%00",
+        "/admin/audit-log?before=-300000000000000000_1",
+        "/admin/audit-log?from=-5000-01-01",
+    ] {
         let res = b.get(path).await;
         assert_eq!(res.status(), 400, "{path}");
     }
@@ -466,4 +471,36 @@ async fn the_home_address_leads_each_role_where_login_does() {
     let admin = app.login_as("alice", Role::OrgAdmin, &[org.id]).await;
     assert_eq!(admin.get("/").await.headers()["location"], PAGE);
     assert_eq!(app.client().get("/").await.headers()["location"], "/login");
+}
+
+/// Every name typed at the login form gets a throttle row; rows quiet for an hour are purged
+/// (the longest backoff is a minute), so the table does not grow for good.
+#[actix_web::test]
+async fn throttle_rows_of_names_quiet_for_an_hour_are_purged() {
+    use diesel::prelude::*;
+    use sandbox_portal::db::schema::login_throttle as lt;
+    let app = TestApp::spawn().await;
+    let mut b = app.client();
+    for name in ["ghost1", "ghost2"] {
+        assert_eq!(b.login(name, "wrong").await.status(), 401);
+    }
+    let count = || {
+        lt::table
+            .count()
+            .get_result::<i64>(&mut app.conn())
+            .unwrap()
+    };
+    assert_eq!(count(), 2);
+    diesel::sql_query(
+        "UPDATE login_throttle SET last_failure_at = now() - interval '2 hours' \
+         WHERE username = (SELECT min(username) FROM login_throttle)",
+    )
+    .execute(&mut app.conn())
+    .unwrap();
+    let purged = sandbox_portal::db::users::purge_stale_throttles(
+        &mut app.conn(),
+        chrono::Duration::hours(1),
+    )
+    .unwrap();
+    assert_eq!((purged, count()), (1, 1));
 }

@@ -174,6 +174,35 @@ async fn empty_oversized_and_gzip_bodies() {
     assert_eq!(body["fileType"], "exe");
     assert_eq!(body["md5"], md5_of(&original));
 
+    // x-gzip is gzip, and deflate (zlib) is decoded too: the file, not its wrapping, is what
+    // gets typed, hashed and recorded.
+    let eicar_gz = {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(EICAR.as_bytes()).unwrap();
+        gz.finish().unwrap()
+    };
+    let deflated = {
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(&original).unwrap();
+        z.finish().unwrap()
+    };
+    for (encoding, body, md5) in [
+        ("x-gzip", eicar_gz, md5_of(EICAR.as_bytes())),
+        ("deflate", deflated, md5_of(&original)),
+    ] {
+        let res = reqwest::Client::new()
+            .post(format!("{}/zscsb/submit", app.addr))
+            .bearer_auth(value.expose())
+            .header("Content-Encoding", encoding)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{encoding}");
+        let answer: Value = res.json().await.unwrap();
+        assert_eq!(answer["md5"], md5, "{encoding}");
+    }
+
     // A gzip bomb is measured after decoding.
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     gz.write_all(&vec![0u8; 1024 * 1024]).unwrap();
@@ -758,18 +787,21 @@ async fn wrong_method_encoding_and_force_get_json_refusals_that_say_what_to_fix(
             .body(b"plain bytes, not what the header says".to_vec())
             .send()
     };
-    let res = send("compress", "").await.unwrap();
-    assert_eq!(res.status(), 415);
-    let body: Value = res.json().await.unwrap();
-    assert_eq!(body["code"], 415);
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap()
-            .contains("Content-Encoding")
-    );
+    // br and zstd inflate tens of thousands of times over: not accepted at all.
+    for encoding in ["compress", "br", "zstd"] {
+        let res = send(encoding, "").await.unwrap();
+        assert_eq!(res.status(), 415, "{encoding}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["code"], 415);
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("Content-Encoding")
+        );
+    }
 
-    let res = send("br", "").await.unwrap();
+    let res = send("gzip", "").await.unwrap();
     assert_eq!(res.status(), 400);
     let body: Value = res.json().await.unwrap();
     assert!(

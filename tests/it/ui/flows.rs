@@ -437,3 +437,36 @@ async fn browser_keyboard_only_admin_flow() {
         .await;
     chrome.close().await;
 }
+
+/// §9 sessions: a link to the portal from another site (an e-mail, a ticket) opens the page for
+/// a logged-in person. The browser withholds the SameSite=Strict cookie on such a navigation;
+/// the portal has the browser load the address again from its own site instead of showing the
+/// login form, which would also have replaced the session cookie with a fresh one.
+#[actix_web::test]
+async fn browser_a_link_from_another_site_keeps_the_session() {
+    let Some((_app, chrome, org, token)) = admin_of_acme().await else {
+        return;
+    };
+    let target = format!("{}{}", chrome.base, page_of(org.id));
+    chrome
+        .page
+        .goto(format!(
+            "data:text/html,<a id=go href=\"{target}\">open</a>"
+        ))
+        .await
+        .expect("the other site's page");
+    chrome.click_and_load("#go").await;
+    chrome
+        .wait_until(
+            "the token page, logged in",
+            &format!(
+                "location.pathname === {} && !!document.querySelector({})",
+                js_str(PAGE),
+                js_str(&row(token.id))
+            ),
+        )
+        .await;
+    // And the session is still the one that logged in: a plain reload keeps it.
+    chrome.goto(&page_of(org.id)).await;
+    assert!(chrome.exists(&row(token.id)).await);
+}
