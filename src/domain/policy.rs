@@ -147,6 +147,8 @@ pub enum TokenStatus {
     ProviderDisabled,
     /// R8: kept, not invalidated, and enabled again by a renewal.
     SubscriptionExpired,
+    /// R8 for an org whose subscription was removed: the same, until support gives it one.
+    NoSubscription,
 }
 
 impl TokenStatus {
@@ -159,6 +161,7 @@ impl TokenStatus {
             TokenStatus::Enabled => "Enabled",
             TokenStatus::ProviderDisabled => "Disabled",
             TokenStatus::SubscriptionExpired => "Disabled (subscription expired)",
+            TokenStatus::NoSubscription => "Disabled (no subscription)",
         }
     }
 }
@@ -177,6 +180,7 @@ impl TokenState {
             TokenStatus::Enabled => None,
             TokenStatus::ProviderDisabled => self.provider_reason.clone(),
             TokenStatus::SubscriptionExpired => Some("Sandbox subscription expired".into()),
+            TokenStatus::NoSubscription => Some("No Sandbox subscription".into()),
         }
     }
 }
@@ -196,12 +200,11 @@ impl OrgFacts {
                     .unwrap_or_else(|| ORG_DISABLED_REASON.to_owned())
             })
         });
-        let status = if provider_reason.is_some() {
-            TokenStatus::ProviderDisabled
-        } else if self.subscription != SubscriptionStatus::Active {
-            TokenStatus::SubscriptionExpired
-        } else {
-            TokenStatus::Enabled
+        let status = match self.subscription {
+            _ if provider_reason.is_some() => TokenStatus::ProviderDisabled,
+            SubscriptionStatus::Active => TokenStatus::Enabled,
+            SubscriptionStatus::Expired => TokenStatus::SubscriptionExpired,
+            SubscriptionStatus::None => TokenStatus::NoSubscription,
         };
         TokenState {
             status,

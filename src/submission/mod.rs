@@ -14,6 +14,7 @@ use gate::Verdict;
 use md5::Md5;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use writer::{Endpoint, Outcome, Submission};
 
 pub const DEFAULT_MAX_BYTES: usize = 20 * 1024 * 1024;
@@ -39,15 +40,19 @@ async fn post_only() -> HttpResponse {
 #[derive(Serialize)]
 struct Refusal {
     code: u16,
-    message: &'static str,
+    message: Cow<'static, str>,
 }
 
-fn refuse(status: StatusCode, message: &'static str) -> HttpResponse {
+fn refuse(status: StatusCode, message: impl Into<Cow<'static, str>>) -> HttpResponse {
     HttpResponse::build(status).json(Refusal {
         code: status.as_u16(),
-        message,
+        message: message.into(),
     })
 }
+
+/// R8, for an org whose subscription ended or was removed.
+const NO_SUBSCRIPTION: &str =
+    "The Sandbox subscription has expired or was removed. Contact support to renew it.";
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -65,7 +70,9 @@ struct Accepted {
 fn presented_token(req: &HttpRequest) -> Option<String> {
     if let Some(auth) = req.headers().get(header::AUTHORIZATION)
         && let Ok(v) = auth.to_str()
-        && let Some(token) = v.strip_prefix("Bearer ")
+        && let Some((scheme, token)) = v.split_once(' ')
+        // RFC 7235: the scheme is case-insensitive.
+        && scheme.eq_ignore_ascii_case("bearer")
     {
         return Some(token.trim().to_owned());
     }
@@ -211,33 +218,35 @@ async fn handle(
             );
         }
         Verdict::Expired => {
-            return refuse(
-                StatusCode::FORBIDDEN,
-                "The Sandbox subscription has expired. Contact support to renew it.",
-            );
+            return refuse(StatusCode::FORBIDDEN, NO_SUBSCRIPTION);
         }
         Verdict::Pass { org_id, .. } => org_id,
     };
-    let bad_request = if !force_is_valid(&req) {
-        Err((StatusCode::BAD_REQUEST, "force must be 0 or 1"))
+    let bad_request: Result<_, (StatusCode, Cow<'static, str>)> = if !force_is_valid(&req) {
+        Err((StatusCode::BAD_REQUEST, "force must be 0 or 1".into()))
     } else {
         match read_body(&req, payload, state.submission_max_bytes).await {
             Ok(b) if b.is_empty() => Err((
                 StatusCode::BAD_REQUEST,
-                "The request body is empty: send the file's bytes",
+                "The request body is empty: send the file's bytes".into(),
             )),
             Ok(b) => Ok(b),
             Err(BodyError::TooLarge) => Err((
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "The file is larger than the allowed size",
+                format!(
+                    "The file is larger than the limit of {} bytes (after decoding)",
+                    state.submission_max_bytes
+                )
+                .into(),
             )),
             Err(BodyError::Corrupt) => Err((
                 StatusCode::BAD_REQUEST,
-                "The request body could not be decoded",
+                "The request body could not be decoded".into(),
             )),
             Err(BodyError::UnsupportedEncoding) => Err((
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "Unsupported Content-Encoding: send the file as is, or gzip- or deflate-compressed",
+                "Unsupported Content-Encoding: send the file as is, or gzip- or deflate-compressed"
+                    .into(),
             )),
         }
     };
@@ -282,10 +291,7 @@ fn refusal(outcome: Outcome) -> Option<HttpResponse> {
             StatusCode::FORBIDDEN,
             "The API token is disabled. Contact support to re-enable it.",
         ),
-        Outcome::Expired => refuse(
-            StatusCode::FORBIDDEN,
-            "The Sandbox subscription has expired. Contact support to renew it.",
-        ),
+        Outcome::Expired => refuse(StatusCode::FORBIDDEN, NO_SUBSCRIPTION),
         Outcome::QuotaExceeded => {
             let mut res = refuse(
                 StatusCode::TOO_MANY_REQUESTS,

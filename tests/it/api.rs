@@ -1406,6 +1406,12 @@ async fn r10_r8_refusals_name_the_real_reason() {
     refused.refused(403, "SUBSCRIPTION_EXPIRED");
     let message = refused.body["message"].as_str().unwrap();
     assert!(message.contains("no Sandbox subscription"), "{message}");
+    let list = other.get(&tokens_of(bare.id)).await;
+    assert_eq!(list.body["tokens"][0]["status"], "DISABLED");
+    assert_eq!(
+        list.body["tokens"][0]["disabledReason"],
+        "No Sandbox subscription"
+    );
 }
 
 /// Request bodies are not decompressed (a small zstd or gzip body can inflate to gigabytes

@@ -157,6 +157,13 @@ async fn empty_oversized_and_gzip_bodies() {
     let big = vec![b'A'; 64 * 1024 + 1];
     let (status, body, _) = submit(&app.addr, value.expose(), &big).await;
     assert_eq!((status, body["code"].as_u64()), (413, Some(413)));
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("limit of 65536 bytes"),
+        "{body}"
+    );
 
     let original = b"MZ\x90\x00 a small executable-looking file".repeat(10);
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -812,6 +819,16 @@ async fn wrong_method_encoding_and_force_get_json_refusals_that_say_what_to_fix(
         "{body}"
     );
 
+    // RFC 7235: the scheme's case does not matter.
+    let res = client
+        .post(format!("{url}?force=1"))
+        .header("Authorization", format!("bearer {}", value.expose()))
+        .body(b"lower-case scheme".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
     let res = send("identity", "?force=2").await.unwrap();
     assert_eq!(res.status(), 400);
     let body: Value = res.json().await.unwrap();
@@ -823,7 +840,7 @@ async fn wrong_method_encoding_and_force_get_json_refusals_that_say_what_to_fix(
         .count()
         .get_result::<i64>(&mut app.conn())
         .unwrap();
-    assert_eq!(recorded, 1);
+    assert_eq!(recorded, 2);
 }
 
 /// A call refused for its body, made with a value that was deleted meanwhile, is refused for
