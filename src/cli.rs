@@ -392,10 +392,16 @@ pub fn seed_demo(url: &str, keys: &TokenKeys) -> anyhow::Result<Vec<(String, Rol
         let password = crate::auth::csrf::new_token()[..16].to_owned();
         match db::users::find_by_username(&mut conn, name)? {
             Some(user) => {
+                use db::schema::users as u;
                 let hash = crate::auth::password::hash(&password)?;
-                diesel::update(db::schema::users::table.find(user.id))
-                    .set(db::schema::users::password_hash.eq(hash))
+                // A new password ends the sessions opened with the old one, as anywhere else.
+                diesel::update(u::table.find(user.id))
+                    .set((
+                        u::password_hash.eq(hash),
+                        u::session_generation.eq(u::session_generation + 1),
+                    ))
                     .execute(&mut conn)?;
+                db::sessions::delete_for_user(&mut conn, user.id)?;
             }
             None => {
                 service::users::create(&mut conn, &actor, name, &password, role, &orgs)

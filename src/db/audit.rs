@@ -221,7 +221,8 @@ pub fn page(
         q = q.filter(a::action.eq(action.clone()));
     }
     if let Some(actor) = &f.actor {
-        q = q.filter(a::actor.eq(actor.clone()));
+        // Usernames are unique without regard to case; so is this filter.
+        q = q.filter(super::lower(a::actor).eq(super::lower(actor.clone())));
     }
     if let Some(from) = f.from {
         q = q.filter(a::occurred_at.ge(from));

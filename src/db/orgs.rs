@@ -169,6 +169,21 @@ pub fn usage_on(
         .unwrap_or((0, 0)))
 }
 
+/// Today's calls that count towards R10: those since support last re-enabled the org.
+pub fn threshold_count_on(
+    conn: &mut PgConnection,
+    org_id: Uuid,
+    day: chrono::NaiveDate,
+) -> QueryResult<i32> {
+    use super::schema::org_daily_usage as u;
+    Ok(u::table
+        .find((org_id, day))
+        .select(u::calls - u::threshold_baseline)
+        .first(conn)
+        .optional()?
+        .unwrap_or(0))
+}
+
 /// R10 after a re-enable: today's threshold count starts again from the calls made so far.
 pub fn restart_threshold_count(
     conn: &mut PgConnection,

@@ -362,6 +362,7 @@ pub fn change_role(
         after.dedup();
         check_membership(role, &after)?;
         check_orgs_exist(conn, &after)?;
+        let role_before = user.role.clone();
         let user: User = diesel::update(u::table.find(user.id))
             .set((
                 u::role.eq(role.as_str()),
@@ -383,7 +384,12 @@ pub fn change_role(
         let mut touched: Vec<Uuid> = before.iter().chain(&after).copied().collect();
         touched.sort();
         touched.dedup();
-        let details = json!({ "role": role.as_str(), "orgs": after, "sessionsEnded": ended });
+        // Before and after, so the log says what changed (the page shows "old → new").
+        let details = json!({
+            "before": { "role": role_before, "orgs": before },
+            "after": { "role": role.as_str(), "orgs": after },
+            "sessionsEnded": ended,
+        });
         audit_user_event(conn, actor, &touched, "CHANGE_ROLE", &user, details)?;
         Ok(user)
     })

@@ -86,6 +86,8 @@ struct Page {
     rows: Vec<Row>,
     filters_q: String,
     next: Option<String>,
+    /// A filter that could not be used: said next to the form, which keeps what was typed.
+    error: Option<String>,
 }
 
 fn non_empty(s: &Option<String>) -> Option<String> {
@@ -267,9 +269,15 @@ async fn page(
     query: web::Query<Query>,
 ) -> Result<HttpResponse, AppError> {
     let q = query.into_inner();
-    let filter = filter_for(&auth, &q)?;
-    let before = cursor(&q.before)?;
     let all_orgs = auth.user.role.sees_all_orgs();
+    let (filter, before) = match filter_for(&auth, &q).and_then(|f| Ok((f, cursor(&q.before)?))) {
+        Ok(ok) => ok,
+        Err(AppError::BadRequest(message)) => {
+            let body = render(&auth, &q, all_orgs, Vec::new(), None, Some(message))?;
+            return Ok(html(StatusCode::BAD_REQUEST, body));
+        }
+        Err(e) => return Err(e),
+    };
     let (mut events, names) = state
         .db(move |c| {
             let events = audit::page(c, &filter, before, PAGE_SIZE + 1)?;
@@ -294,7 +302,23 @@ async fn page(
         )),
         _ => None,
     };
-    let body = Page {
+    let rows = events
+        .iter()
+        .map(|e| row(e, e.org_id.and_then(|id| names.get(&id).cloned())))
+        .collect();
+    let body = render(&auth, &q, all_orgs, rows, next, None)?;
+    Ok(html(StatusCode::OK, body))
+}
+
+fn render(
+    auth: &Authorized<ViewAuditLog>,
+    q: &Query,
+    all_orgs: bool,
+    rows: Vec<Row>,
+    next: Option<String>,
+    error: Option<String>,
+) -> Result<String, AppError> {
+    Ok(Page {
         chrome: Chrome::for_user(&auth.user, "audit"),
         actions: ACTIONS,
         action: non_empty(&q.action).unwrap_or_default(),
@@ -303,16 +327,13 @@ async fn page(
         to: non_empty(&q.to).unwrap_or_default(),
         org: non_empty(&q.org).unwrap_or_default(),
         all_orgs,
-        rows: events
-            .iter()
-            .map(|e| row(e, e.org_id.and_then(|id| names.get(&id).cloned())))
-            .collect(),
-        filters_q: filters_query(&q),
+        rows,
+        filters_q: filters_query(q),
         next,
+        error,
     }
     .render()
-    .map_err(anyhow::Error::from)?;
-    Ok(html(StatusCode::OK, body))
+    .map_err(anyhow::Error::from)?)
 }
 
 /// The whole filtered log as CSV, fetched and sent a page at a time so memory stays flat.

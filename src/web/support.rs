@@ -90,6 +90,8 @@ struct OrgPage {
     expired: bool,
     tokens: Vec<SupportToken>,
     calls_today: i32,
+    /// R10's count: today's calls since the last re-enable.
+    threshold_count: i32,
     submissions_today: i32,
     /// A refusal that belongs to no one form.
     error: Option<String>,
@@ -395,11 +397,12 @@ async fn render_org(
     notice: Option<String>,
     dialog: Option<Confirm>,
 ) -> Result<String, AppError> {
-    let (overview, (calls, subs)) = state
+    let (overview, (calls, subs), counted) = state
         .db(move |c| {
             let overview = ops::overview(c, org_id)?;
-            let usage = orgs::usage_on(c, org_id, Utc::now().date_naive())?;
-            Ok((overview, usage))
+            let today = Utc::now().date_naive();
+            let usage = orgs::usage_on(c, org_id, today)?;
+            Ok((overview, usage, orgs::threshold_count_on(c, org_id, today)?))
         })
         .await?;
     let org = overview.org;
@@ -409,6 +412,7 @@ async fn render_org(
         expired: overview.facts.subscription != SubscriptionStatus::Active,
         tokens: Vec::new(),
         calls_today: calls,
+        threshold_count: counted,
         submissions_today: subs,
         error: None,
         notice,

@@ -141,6 +141,23 @@ async fn the_audit_log_page_shows_own_org_events_with_filters_and_pages() {
         .text(&format!("/admin/audit-log?from={today}&user=alice"))
         .await;
     assert!(some.contains("REVEAL_TOKEN"));
+    // Usernames are unique without regard to case, and so is the filter.
+    let shouted = b
+        .text(&format!("/admin/audit-log?from={today}&user=ALICE"))
+        .await;
+    assert!(shouted.contains("REVEAL_TOKEN"));
+    // A filter that cannot be used is said next to the form, which keeps what was typed.
+    let res = b
+        .get(&format!(
+            "/admin/audit-log?user=alice&from={today}&to={yesterday}"
+        ))
+        .await;
+    assert_eq!(res.status(), 400);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("id=\"filter-error\""), "{page}");
+    assert!(page.contains("The date range ends before it starts."));
+    assert!(page.contains(&format!("value=\"{yesterday}\"")) && page.contains("value=\"alice\""));
+    assert!(!page.contains("No events match."), "no results claimed");
     assert_eq!(b.get("/admin/audit-log?from=yesterday").await.status(), 400);
 }
 

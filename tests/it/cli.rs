@@ -127,7 +127,12 @@ async fn the_cli_refuses_bad_input_with_a_clear_message_and_writes_nothing() {
 async fn demo_seeding_is_idempotent_and_its_printed_logins_work() {
     let app = TestApp::spawn().await;
     let first = sandbox_portal::cli::seed_demo(&app.db.url, &app.keys).unwrap();
+    let mut old = app.client();
+    assert_eq!(old.login(&first[0].0, &first[0].2).await.status(), 303);
+    assert_eq!(old.get(PAGE).await.status(), 200);
     let second = sandbox_portal::cli::seed_demo(&app.db.url, &app.keys).unwrap();
+    // A session opened with the old password ends with it.
+    assert_eq!(old.get(PAGE).await.status(), 303);
     let roles: Vec<Role> = second.iter().map(|l| l.1).collect();
     for role in Role::ALL {
         assert!(roles.contains(&role), "a demo user for {role}");
@@ -278,6 +283,12 @@ async fn changing_a_role_ends_the_users_sessions_at_once() {
         .filter(|a| a.0 == "CHANGE_ROLE")
         .count();
     assert_eq!(changes, 1 + 2, "one row per org touched by each change");
+    // Each row says what the role was, not only what it became.
+    let dump = app.audit_dump();
+    assert!(
+        dump.contains(r#""before": {"orgs": ["#) && dump.contains(r#""role": "org_admin"}"#),
+        "{dump}"
+    );
 }
 
 #[actix_web::test]

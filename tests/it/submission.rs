@@ -537,6 +537,13 @@ async fn r10_after_support_re_enables_the_org_calls_work_again_the_same_day() {
     })
     .await;
     assert_eq!(app.value_of(org.id, token.id), value, "no value changed");
+    // Support's console says which calls still count: 5 today, 1 since the re-enable.
+    let support = app.login_as_support("sam").await;
+    let console = support.text(&format!("/support/orgs/{}", org.id)).await;
+    assert!(
+        console.contains("5 today; 1 of 3 (abuse threshold) since the re-enable"),
+        "{console}"
+    );
     // The threshold applies afresh from the re-enable: three more calls, then disabled again.
     let mut after = Vec::new();
     for i in 0..3 {
