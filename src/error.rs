@@ -201,8 +201,7 @@ pub fn arrived_cross_site(req: &actix_web::HttpRequest) -> bool {
 }
 
 /// Loads the same address again from this site, which sends the Strict cookie: a session that
-/// exists opens the page, and only a real absence of one leads to the login form. Answering
-/// with the login form at once would also replace the person's session cookie with a new one.
+/// exists opens the page, and only a real absence of one leads to the login form.
 pub fn reload_same_site() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")

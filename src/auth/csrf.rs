@@ -3,12 +3,15 @@
 //! (set once on <body> with hx-headers).
 use super::keys;
 use crate::error::AppError;
+use crate::state::AppState;
 use actix_session::{Session, SessionExt};
+use actix_web::HttpRequest;
 use actix_web::body::{EitherBody, MessageBody};
+use actix_web::cookie::{Cookie, SameSite};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, header};
 use actix_web::middleware::Next;
-use actix_web::web::Bytes;
+use actix_web::web::{self, Bytes};
 use rand::RngExt;
 use rand::distr::Alphanumeric;
 use subtle::ConstantTimeEq;
@@ -27,6 +30,31 @@ pub fn ensure_token(session: &Session) -> Result<String, AppError> {
         .insert(keys::CSRF, &token)
         .map_err(|e| AppError::Internal(anyhow::anyhow!("session insert failed: {e}")))?;
     Ok(token)
+}
+
+/// The login form's CSRF check works without a session: its nonce travels in a cookie of its
+/// own and the form carries the nonce's MAC. Showing the form to a visitor therefore writes
+/// nothing to the database (a session row per anonymous GET was free write amplification).
+pub fn login_cookie_name(https: bool) -> &'static str {
+    if https { "__Host-sp_login" } else { "sp_login" }
+}
+
+/// The nonce of the login cookie, or a new one with the cookie to set.
+pub fn login_nonce(req: &HttpRequest, https: bool) -> (String, Option<Cookie<'static>>) {
+    if let Some(c) = req.cookie(login_cookie_name(https))
+        && c.value().len() == 43
+        && c.value().bytes().all(|b| b.is_ascii_alphanumeric())
+    {
+        return (c.value().to_owned(), None);
+    }
+    let nonce = new_token();
+    let cookie = Cookie::build(login_cookie_name(https), nonce.clone())
+        .path("/")
+        .http_only(true)
+        .secure(https)
+        .same_site(SameSite::Strict)
+        .finish();
+    (nonce, Some(cookie))
 }
 
 pub fn new_token() -> String {
@@ -72,17 +100,25 @@ pub async fn verify(
     };
     // Checked after the body is read: a response that leaves a form body unread makes the
     // connection unusable for the browser's next request.
+    if req.path() == "/login" {
+        let expected = req.app_data::<web::Data<AppState>>().and_then(|state| {
+            req.cookie(login_cookie_name(state.https))
+                .map(|c| state.keys.login_form_mac(c.value()))
+        });
+        return match (expected, given) {
+            (Some(e), Some(g)) if matches(&e, &g) => Ok(next.call(req).await?.map_into_left_body()),
+            _ => Ok(req
+                .error_response(AppError::CsrfRejected)
+                .map_into_right_body()),
+        };
+    }
     let expected = req.get_session().get::<String>(keys::CSRF).ok().flatten();
     let Some(expected) = expected else {
         // No session at all: it expired (idle timeout) or was ended elsewhere. Sending the user
-        // to log in (and back) helps; "your form has expired" on every click did not. The login
-        // form itself keeps the CSRF answer: its session is made when the form is shown.
-        let error = if req.path() == "/login" {
-            AppError::CsrfRejected
-        } else {
-            AppError::Unauthorized
-        };
-        return Ok(req.error_response(error).map_into_right_body());
+        // to log in (and back) helps; "your form has expired" on every click did not.
+        return Ok(req
+            .error_response(AppError::Unauthorized)
+            .map_into_right_body());
     };
     match given {
         Some(g) if matches(&expected, &g) => Ok(next.call(req).await?.map_into_left_body()),

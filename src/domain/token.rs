@@ -108,6 +108,13 @@ impl TokenKeys {
         hex::encode(hmac_sha256(&self.device_key, msg.as_bytes()))
     }
 
+    /// The login form's CSRF token for the nonce in its cookie. The same key as `device_mac`,
+    /// told apart by the message: an account pseudonym is hex and never holds a ':'.
+    pub fn login_form_mac(&self, nonce: &str) -> String {
+        let msg = format!("login-form:{nonce}");
+        hex::encode(hmac_sha256(&self.device_key, msg.as_bytes()))
+    }
+
     /// Keyed hash of a value: what the database stores and is searched by.
     pub fn digest(&self, value: &TokenValue) -> [u8; 32] {
         hmac_sha256(&self.digest_key, value.0.as_bytes())

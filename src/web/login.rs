@@ -71,28 +71,44 @@ pub async fn home(req: HttpRequest, user: Option<CurrentUser>) -> HttpResponse {
 
 async fn login_form(
     req: HttpRequest,
-    session: Session,
+    state: web::Data<AppState>,
     q: web::Query<NextParam>,
 ) -> Result<HttpResponse, AppError> {
-    // A link to the login form from another site: showing the form would give this browser a
-    // new session cookie in place of the one it may have.
-    if crate::error::arrived_cross_site(&req) {
-        return Ok(crate::error::reload_same_site());
-    }
+    login_page(
+        &req,
+        &state,
+        StatusCode::OK,
+        String::new(),
+        None,
+        safe_next(q.next.as_deref()),
+    )
+}
+
+/// The form, with the CSRF token of the login cookie (set here when the browser has none).
+fn login_page(
+    req: &HttpRequest,
+    state: &AppState,
+    status: StatusCode,
+    username: String,
+    error: Option<String>,
+    next: String,
+) -> Result<HttpResponse, AppError> {
+    let (nonce, new_cookie) = csrf::login_nonce(req, state.https);
     let page = LoginPage {
         chrome: Chrome {
             user: None,
-            csrf: csrf::ensure_token(&session)?,
+            csrf: state.keys.login_form_mac(&nonce),
             section: "",
         },
-        username: String::new(),
-        error: None,
-        next: safe_next(q.next.as_deref()),
+        username,
+        error,
+        next,
     };
-    Ok(html(
-        StatusCode::OK,
-        page.render().map_err(anyhow::Error::from)?,
-    ))
+    let mut res = html(status, page.render().map_err(anyhow::Error::from)?);
+    if let Some(cookie) = new_cookie {
+        res.add_cookie(&cookie).map_err(anyhow::Error::from)?;
+    }
+    Ok(res)
 }
 
 #[derive(Deserialize)]
@@ -123,17 +139,14 @@ async fn login(
                 LoginFailure::BadCredentials => StatusCode::UNAUTHORIZED,
                 LoginFailure::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             };
-            let page = LoginPage {
-                chrome: Chrome {
-                    user: None,
-                    csrf: csrf::ensure_token(&session)?,
-                    section: "",
-                },
-                username: form.username.chars().take(100).collect(),
-                error: Some(failure.message()),
+            let mut res = login_page(
+                &req,
+                &state,
+                status,
+                form.username.chars().take(100).collect(),
+                Some(failure.message()),
                 next,
-            };
-            let mut res = html(status, page.render().map_err(anyhow::Error::from)?);
+            )?;
             if let LoginFailure::Throttled { retry_after } = failure {
                 res.headers_mut()
                     .insert(header::RETRY_AFTER, header::HeaderValue::from(retry_after));

@@ -68,17 +68,28 @@ async fn the_session_id_changes_at_login() {
     let app = TestApp::spawn().await;
     let (org, _) = app.org("Acme");
     app.user("alice", Role::OrgAdmin, &[org.id]);
+    // Fixation: the victim's browser carries a session id the attacker knows (their own).
+    let mallory = app.login_as("mallory", Role::OrgViewer, &[org.id]).await;
+    let planted = mallory
+        .cookie_header()
+        .split("; ")
+        .find(|c| c.starts_with("sp_session="))
+        .expect("a session cookie")
+        .to_owned();
     let mut b = app.client();
-    b.text("/login").await;
-    let before = b.cookie_header();
-    assert!(
-        before.contains("sp_session="),
-        "the login form starts a session"
-    );
-    b.login("alice", PASSWORD).await;
+    b.jar.add_cookie_str(&planted, &b.base.parse().unwrap());
+    assert_eq!(b.login("alice", PASSWORD).await.status(), 303);
     let after = b.cookie_header();
     assert!(after.contains("sp_session="));
-    assert_ne!(before, after);
+    assert!(!after.contains(&planted), "a new id at login");
+    // The planted id does not open alice's session (renewing it ended it altogether).
+    let replay = reqwest::Client::new()
+        .get(b.url("/api/v1/authenticatedSession"))
+        .header("Cookie", &planted)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 401);
 }
 
 #[actix_web::test]
@@ -503,4 +514,58 @@ async fn throttle_rows_of_names_quiet_for_an_hour_are_purged() {
     )
     .unwrap();
     assert_eq!((purged, count()), (1, 1));
+}
+
+/// Showing the login form writes nothing to the database (its CSRF token rides on a cookie of
+/// its own), and the form still refuses a post that did not come from it.
+#[actix_web::test]
+async fn the_login_form_costs_no_session_row_and_still_refuses_forged_posts() {
+    use diesel::prelude::*;
+    use sandbox_portal::db::schema::web_sessions as ws;
+    let app = TestApp::spawn().await;
+    let (org, _) = app.org("Acme");
+    app.user("alice", Role::OrgAdmin, &[org.id]);
+    let sessions = || {
+        ws::table
+            .count()
+            .get_result::<i64>(&mut app.conn())
+            .unwrap()
+    };
+    for _ in 0..3 {
+        assert_eq!(app.client().get("/login").await.status(), 200);
+    }
+    assert_eq!(sessions(), 0);
+
+    // No login cookie, or a token that is not its MAC: refused, nothing logged in.
+    let forged = [
+        ("username", "alice"),
+        ("password", PASSWORD),
+        ("csrf_token", "x"),
+    ];
+    let bare = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let res = bare
+        .post(format!("{}/login", app.addr))
+        .form(&forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let b = app.client();
+    b.get("/login").await;
+    let res = b
+        .client
+        .post(b.url("/login"))
+        .form(&forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    assert_eq!(sessions(), 0);
+
+    let mut b = app.client();
+    assert_eq!(b.login("alice", PASSWORD).await.status(), 303);
+    assert_eq!(sessions(), 1);
 }

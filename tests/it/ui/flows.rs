@@ -440,8 +440,8 @@ async fn browser_keyboard_only_admin_flow() {
 
 /// §9 sessions: a link to the portal from another site (an e-mail, a ticket) opens the page for
 /// a logged-in person. The browser withholds the SameSite=Strict cookie on such a navigation;
-/// the portal has the browser load the address again from its own site instead of showing the
-/// login form, which would also have replaced the session cookie with a fresh one.
+/// the portal has the browser load the address again from its own site, which sends it,
+/// instead of asking a logged-in person to log in.
 #[actix_web::test]
 async fn browser_a_link_from_another_site_keeps_the_session() {
     let Some((_app, chrome, org, token)) = admin_of_acme().await else {
