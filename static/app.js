@@ -39,7 +39,7 @@
         dialog.dataset.reopening = "1";
         dialog.close();
       }
-      // Not document.activeElement: by now the dialog's autofocus button may hold focus.
+      // Not document.activeElement: by now the dialog's autofocus control (Cancel) may hold focus.
       dialog.returnFocus = lastTrigger;
       dialog.showModal();
     });

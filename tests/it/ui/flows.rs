@@ -23,6 +23,10 @@ async fn admin_of_acme() -> Option<(TestApp, Chrome, Org, Token)> {
     Some((app, chrome, org, token))
 }
 
+/// Focus is on the open dialog's Cancel, or on its confirm button.
+const ON_CANCEL: &str = "document.activeElement.matches('dialog.modal [data-dialog-cancel]')";
+const ON_CONFIRM: &str = "document.activeElement.matches('dialog.modal button[type=submit]')";
+
 async fn flash_says(chrome: &Chrome, words: &str) {
     chrome
         .wait_until(
@@ -128,8 +132,10 @@ async fn browser_regenerate_through_the_modal() {
     chrome.click(&trigger).await;
     chrome.wait_until("the dialog to open as a modal", "!!document.querySelector('dialog.modal') && document.querySelector('dialog.modal').matches(':modal')").await;
     assert!(
-        chrome.eval::<bool>("document.activeElement.type === 'submit' && !!document.activeElement.closest('dialog')").await,
-        "focus starts on the confirm button, not {:?}",
+        chrome
+            .eval::<bool>("document.activeElement.matches('dialog [data-dialog-cancel]')")
+            .await,
+        "focus starts on Cancel, not {:?}",
         chrome.focused().await
     );
     chrome.press("Escape").await;
@@ -359,7 +365,7 @@ async fn browser_keyboard_only_admin_flow() {
     let renamed = app.tokens(org.id).into_iter().find(|t| t.id == added.id);
     assert_eq!(renamed.map(|t| t.name).as_deref(), Some("kbd"));
 
-    // Regenerate: Esc first, then Enter on the focused confirm button.
+    // Regenerate: Esc first, then Tab from Cancel to the confirm button and Enter.
     let old = app.value_of(org.id, added.id).expose().to_owned();
     chrome.goto(PAGE).await;
     chrome.tab_to("Regenerate token kbd").await;
@@ -377,13 +383,20 @@ async fn browser_keyboard_only_admin_flow() {
     assert_eq!(chrome.focused().await, "Regenerate token kbd");
     chrome.press("Enter").await;
     chrome.wait_for("dialog.modal").await;
-    chrome
-        .wait_until(
-            "focus on confirm",
-            "document.activeElement.type === 'submit'",
-        )
-        .await;
+    chrome.wait_until("focus on Cancel", ON_CANCEL).await;
     // Tab and Shift+Tab stay inside the modal dialog, wrapping around.
+    chrome.shift_tab().await;
+    assert!(
+        chrome.eval::<bool>(ON_CONFIRM).await,
+        "Shift+Tab wraps from Cancel to the confirm button, not {:?}",
+        chrome.focused().await
+    );
+    chrome.press("Tab").await;
+    assert!(
+        chrome.eval::<bool>(ON_CANCEL).await,
+        "Tab wraps from the confirm button to Cancel, not {:?}",
+        chrome.focused().await
+    );
     for _ in 0..3 {
         chrome.press("Tab").await;
         assert!(
@@ -394,12 +407,9 @@ async fn browser_keyboard_only_admin_flow() {
             chrome.focused().await
         );
     }
-    chrome.shift_tab().await;
     assert!(
-        chrome
-            .eval::<bool>("document.activeElement.type === 'submit'")
-            .await,
-        "Shift+Tab wraps to the confirm button, not {:?}",
+        chrome.eval::<bool>(ON_CONFIRM).await,
+        "{:?}",
         chrome.focused().await
     );
     chrome.press("Enter").await;
@@ -415,17 +425,25 @@ async fn browser_keyboard_only_admin_flow() {
         )
         .await;
 
-    // Delete.
+    // Delete: Enter right away is Cancel's; Tab, then Enter, deletes.
     chrome.goto(PAGE).await;
     chrome.tab_to("Delete token kbd").await;
     chrome.press("Enter").await;
     chrome.wait_for("dialog.modal").await;
-    chrome
-        .wait_until(
-            "focus on confirm",
-            "document.activeElement.type === 'submit'",
-        )
-        .await;
+    chrome.wait_until("focus on Cancel", ON_CANCEL).await;
+    chrome.press("Enter").await;
+    chrome.wait_gone("dialog.modal").await;
+    assert!(app.tokens(org.id).iter().any(|t| t.id == added.id));
+    assert_eq!(chrome.focused().await, "Delete token kbd");
+    chrome.press("Enter").await;
+    chrome.wait_for("dialog.modal").await;
+    chrome.wait_until("focus on Cancel", ON_CANCEL).await;
+    chrome.press("Tab").await;
+    assert!(
+        chrome.eval::<bool>(ON_CONFIRM).await,
+        "{:?}",
+        chrome.focused().await
+    );
     chrome.press("Enter").await;
     chrome.wait_gone(&row(added.id)).await;
     assert!(app.tokens(org.id).iter().all(|t| t.id != added.id));
