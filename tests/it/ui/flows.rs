@@ -96,6 +96,55 @@ async fn browser_reveal_hide_and_copy_a_token() {
     chrome.close().await;
 }
 
+/// §9 sessions, R3: a Copy after the session has ended (expired, logged out elsewhere, role
+/// changed) copies nothing, least of all the login page, and says why, with the way to log in
+/// again, which leads back to the page.
+#[actix_web::test]
+async fn browser_copy_after_the_session_ended_copies_nothing_and_leads_to_login() {
+    use diesel::prelude::*;
+    use sandbox_portal::db::schema::web_sessions as ws;
+    let Some((app, chrome, _, token)) = admin_of_acme().await else {
+        return;
+    };
+    let page = chrome.url().await;
+    let _: bool = chrome
+        .eval("navigator.clipboard.writeText('before').then(() => true)")
+        .await;
+    diesel::delete(ws::table)
+        .execute(&mut app.conn())
+        .expect("end the sessions");
+
+    chrome
+        .click(&format!(
+            "{} button[aria-label^='Copy token']",
+            row(token.id)
+        ))
+        .await;
+    flash_says(&chrome, "session has ended").await;
+    let copied: String = chrome.eval("navigator.clipboard.readText()").await;
+    assert_eq!(copied, "before", "the clipboard was left alone");
+    let flash = chrome.text("#flash").await;
+    assert!(!flash.contains("copied to the clipboard"), "{flash}");
+    assert_eq!(chrome.focused().await, "Log in again");
+
+    let marker = chrome.mark_document().await;
+    chrome.press("Enter").await;
+    chrome.wait_new_document(marker).await;
+    assert!(
+        chrome.url().await.contains("/login"),
+        "{}",
+        chrome.url().await
+    );
+    chrome.fill("#username", "alice").await;
+    chrome.fill("#password", crate::helpers::PASSWORD).await;
+    chrome
+        .click_and_load("form[action='/login'] button[type=submit]")
+        .await;
+    assert_eq!(chrome.url().await, page, "back on the page");
+    chrome.wait_for(&row(token.id)).await;
+    chrome.close().await;
+}
+
 /// R1: Add works up to the limit, then disappears and says why.
 #[actix_web::test]
 async fn browser_add_until_the_limit_hides_add_with_its_reason() {
