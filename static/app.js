@@ -39,7 +39,7 @@
         dialog.dataset.reopening = "1";
         dialog.close();
       }
-      // Not document.activeElement: by now the dialog's autofocus button may hold focus.
+      // Not document.activeElement: by now the dialog's autofocus control (Cancel) may hold focus.
       dialog.returnFocus = lastTrigger;
       dialog.showModal();
     });
@@ -132,6 +132,66 @@
     cancel.click();
   });
 
+  function SessionEnded(login) {
+    this.login = login;
+  }
+
+  // Whatever is not the value itself is refused, never copied: after the session has ended a
+  // plain fetch would follow the redirect to the login page and hand over its HTML.
+  function fetchTokenValue(url) {
+    return fetch(url, {
+      method: "POST",
+      headers: {
+        "X-CSRF-Token": csrfToken(),
+        // Asked as htmx asks: the server then answers an ended session with HX-Redirect to the
+        // login page (that comes back here) instead of a redirect, and a refusal with its
+        // message for the flash area.
+        "HX-Request": "true",
+        "HX-Current-URL": location.href,
+      },
+      credentials: "same-origin",
+      cache: "no-store",
+    }).then(function (res) {
+      var login = res.headers.get("HX-Redirect");
+      if (login) throw new SessionEnded(login);
+      if (res.redirected && new URL(res.url).pathname === "/login") {
+        throw new SessionEnded(res.url);
+      }
+      var type = (res.headers.get("Content-Type") || "").toLowerCase();
+      if (!res.ok) {
+        return res.text().then(function (body) {
+          var err = new Error("copy refused");
+          if (type.indexOf("text/html") === 0) {
+            err.reason = new DOMParser().parseFromString(body, "text/html").body.textContent.trim();
+          }
+          throw err;
+        });
+      }
+      if (res.redirected || type.indexOf("text/plain") !== 0) throw new Error("not a token value");
+      return res.text();
+    });
+  }
+
+  // Said where the copy's answer would have been, with the way to log in again right there:
+  // leaving the page at once would not tell why the copy did not happen.
+  function sessionEnded(login) {
+    var area = document.getElementById("flash");
+    if (!area) {
+      location.assign(login);
+      return;
+    }
+    var div = document.createElement("div");
+    div.className = "alert alert-error";
+    div.setAttribute("role", "alert");
+    div.append("Your session has ended, so nothing was copied. ");
+    var link = document.createElement("a");
+    link.href = login;
+    link.textContent = "Log in again";
+    div.append(link, " to copy the token.");
+    area.replaceChildren(div);
+    link.focus();
+  }
+
   // The close event is dispatched later, by when a removed dialog no longer reaches the
   // document's listener: whoever removes a dialog puts focus back itself.
   function closeDialog(dialog) {
@@ -176,19 +236,17 @@
       var shown = row && row.querySelector("[data-token-value]");
       var value = shown
         ? Promise.resolve(shown.textContent.trim())
-        : fetch(copyUrl.getAttribute("data-copy-url"), {
-            method: "POST",
-            headers: { "X-CSRF-Token": csrfToken() },
-            credentials: "same-origin",
-            cache: "no-store",
-          }).then(function (res) {
-            if (!res.ok) throw new Error("copy refused");
-            return res.text();
-          });
+        : fetchTokenValue(copyUrl.getAttribute("data-copy-url"));
       value
         .then(function (text) { return navigator.clipboard.writeText(text); })
         .then(function () { flash("success", "Token copied to the clipboard."); })
-        .catch(function () { flash("error", "The token could not be copied."); });
+        .catch(function (err) {
+          if (err instanceof SessionEnded) {
+            sessionEnded(err.login);
+          } else {
+            flash("error", "The token could not be copied." + (err.reason ? " " + err.reason : ""));
+          }
+        });
       return;
     }
     var copyText = evt.target.closest("[data-copy-text]");

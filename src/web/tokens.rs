@@ -111,6 +111,9 @@ struct Page {
     ctx: Ctx,
     org: Org,
     orgs: Vec<(Uuid, String)>,
+    /// The switcher does not list every org (support): the console finds the others.
+    orgs_more: bool,
+    orgs_listed: usize,
     base_url: String,
     banners: Vec<Banner>,
     rows: Vec<Row>,
@@ -164,10 +167,16 @@ struct Loaded {
     org: Org,
     facts: OrgFacts,
     tokens: Vec<TokenView>,
+    /// The switcher's choices, by name; always with the org shown.
     orgs: Vec<(Uuid, String)>,
+    orgs_more: bool,
     /// Today's (calls, submissions) of the org.
     usage: (i32, i32),
 }
+
+/// How many orgs support's switcher lists at most, besides the one shown; support finds any
+/// other in the Organizations console (search, paginated).
+const SWITCHER_ORGS: usize = 200;
 
 async fn load<P: Permission>(state: &AppState, scope: &OrgScope<P>) -> Result<Loaded, AppError> {
     let org_id = scope.org.id;
@@ -176,17 +185,29 @@ async fn load<P: Permission>(state: &AppState, scope: &OrgScope<P>) -> Result<Lo
     state
         .db(move |c| {
             let ops::Overview { org, facts, tokens } = ops::overview(c, org_id)?;
-            let choices = if sees_all {
-                orgs::page_after(c, None, None, 200)?
+            let (choices, orgs_more) = if sees_all {
+                // One more than is listed, to know whether there are more.
+                let mut first = orgs::page_after(c, None, None, SWITCHER_ORGS as i64 + 1)?;
+                let more = first.len() > SWITCHER_ORGS;
+                first.truncate(SWITCHER_ORGS);
+                (first, more)
             } else {
-                orgs::by_ids(c, &granted)?
+                (orgs::by_ids(c, &granted)?, false)
             };
+            let mut choices: Vec<(Uuid, String)> =
+                choices.into_iter().map(|o| (o.id, o.name)).collect();
+            // Else the select would show another org as the one chosen. Not among the first by
+            // (name, id), it sorts after all of them: the end keeps the order.
+            if !choices.iter().any(|(id, _)| *id == org.id) {
+                choices.push((org.id, org.name.clone()));
+            }
             let usage = orgs::usage_on(c, org_id, chrono::Utc::now().date_naive())?;
             Ok(Loaded {
                 org,
                 facts,
                 tokens,
-                orgs: choices.into_iter().map(|o| (o.id, o.name)).collect(),
+                orgs: choices,
+                orgs_more,
                 usage,
             })
         })
@@ -323,6 +344,8 @@ fn render_page<P: Permission>(
         quota: super::view::gauge(i64::from(loaded.usage.1), i64::from(loaded.org.daily_quota)),
         org: loaded.org,
         orgs: loaded.orgs,
+        orgs_more: loaded.orgs_more,
+        orgs_listed: SWITCHER_ORGS,
         base_url: base_url.to_owned(),
         rows,
         add_allowed,

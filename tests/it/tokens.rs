@@ -528,3 +528,53 @@ async fn r9_a_refused_add_without_javascript_keeps_the_typed_name_and_says_why()
     }
     assert_eq!(app.tokens(org.id).len(), 2);
 }
+
+/// §5: support's org switcher lists a bounded number of orgs, but the page always names the org
+/// it shows, the switcher always holds and selects it, and the page says where the others are.
+#[actix_web::test]
+async fn support_with_more_orgs_than_the_switcher_lists_sees_the_org_shown_named_and_selected() {
+    use diesel::prelude::*;
+    use sandbox_portal::db::schema::organizations as o;
+    let app = TestApp::spawn().await;
+    // More orgs than the switcher lists, all sorted before the one looked at.
+    let names: Vec<_> = (0..205)
+        .map(|i| o::name.eq(format!("Acme {i:03}")))
+        .collect();
+    diesel::insert_into(o::table)
+        .values(&names)
+        .execute(&mut app.conn())
+        .unwrap();
+    let (zeta, _) = app.org("Zeta Corp");
+    let acme: uuid::Uuid = o::table
+        .filter(o::name.eq("Acme 000"))
+        .select(o::id)
+        .first(&mut app.conn())
+        .unwrap();
+    let b = app.login_as_support("sam").await;
+
+    for (id, name) in [(zeta.id, "Zeta Corp"), (acme, "Acme 000")] {
+        let page = b.text(&page_of(id)).await;
+        assert!(
+            page.contains(&format!("<p class=\"org-name\">{name} ")),
+            "{name} is named: {page}"
+        );
+        assert_eq!(
+            page.matches(&format!("<option value=\"{id}\"")).count(),
+            1,
+            "{name} is in the switcher once"
+        );
+        assert!(
+            page.contains(&format!("<option value=\"{id}\" selected>{name}</option>")),
+            "{name} is selected"
+        );
+        assert_eq!(
+            page.matches(" selected>").count(),
+            1,
+            "only {name} is selected"
+        );
+        assert!(
+            page.contains("<a href=\"/support/orgs\">Find any other in the Organizations console"),
+            "the way to the others"
+        );
+    }
+}

@@ -198,6 +198,43 @@ async fn browser_support_and_view_only_pages_are_accessible() {
     }
 }
 
+/// Support's token page with more orgs than its switcher lists: the org is named, selected,
+/// and the way to the others is there, at both viewports.
+#[actix_web::test]
+async fn browser_support_token_page_with_many_orgs_is_accessible() {
+    use diesel::prelude::*;
+    use sandbox_portal::db::schema::organizations as o;
+    let Some(axe) = axe_source() else {
+        return;
+    };
+    let Some((app, chrome)) = app_and_chrome().await else {
+        return;
+    };
+    let names: Vec<_> = (0..205)
+        .map(|i| o::name.eq(format!("Acme Corporation {i:03}")))
+        .collect();
+    diesel::insert_into(o::table)
+        .values(&names)
+        .execute(&mut app.conn())
+        .expect("orgs");
+    let (org, _) = app.org("Zeta Industries International");
+    login_new(&app, &chrome, "sam", Role::Support, &[]).await;
+    chrome.goto(&page_of(org.id)).await;
+    assert_eq!(
+        chrome.text(".org-name").await,
+        "Zeta Industries International · zscalerbeta.net"
+    );
+    assert_eq!(
+        chrome
+            .eval::<String>("document.querySelector('#org-select').selectedOptions[0].textContent")
+            .await,
+        "Zeta Industries International"
+    );
+    assert!(chrome.visible("#org-more a[href='/support/orgs']").await);
+    look_at(&chrome, &axe, "tokens-support-many-orgs").await;
+    chrome.close().await;
+}
+
 /// An org without tokens: the "no tokens" cell spans every column the viewer sees, with or
 /// without the actions column.
 #[actix_web::test]

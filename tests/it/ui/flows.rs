@@ -23,6 +23,10 @@ async fn admin_of_acme() -> Option<(TestApp, Chrome, Org, Token)> {
     Some((app, chrome, org, token))
 }
 
+/// Focus is on the open dialog's Cancel, or on its confirm button.
+const ON_CANCEL: &str = "document.activeElement.matches('dialog.modal [data-dialog-cancel]')";
+const ON_CONFIRM: &str = "document.activeElement.matches('dialog.modal button[type=submit]')";
+
 async fn flash_says(chrome: &Chrome, words: &str) {
     chrome
         .wait_until(
@@ -92,6 +96,55 @@ async fn browser_reveal_hide_and_copy_a_token() {
     chrome.close().await;
 }
 
+/// §9 sessions, R3: a Copy after the session has ended (expired, logged out elsewhere, role
+/// changed) copies nothing, least of all the login page, and says why, with the way to log in
+/// again, which leads back to the page.
+#[actix_web::test]
+async fn browser_copy_after_the_session_ended_copies_nothing_and_leads_to_login() {
+    use diesel::prelude::*;
+    use sandbox_portal::db::schema::web_sessions as ws;
+    let Some((app, chrome, _, token)) = admin_of_acme().await else {
+        return;
+    };
+    let page = chrome.url().await;
+    let _: bool = chrome
+        .eval("navigator.clipboard.writeText('before').then(() => true)")
+        .await;
+    diesel::delete(ws::table)
+        .execute(&mut app.conn())
+        .expect("end the sessions");
+
+    chrome
+        .click(&format!(
+            "{} button[aria-label^='Copy token']",
+            row(token.id)
+        ))
+        .await;
+    flash_says(&chrome, "session has ended").await;
+    let copied: String = chrome.eval("navigator.clipboard.readText()").await;
+    assert_eq!(copied, "before", "the clipboard was left alone");
+    let flash = chrome.text("#flash").await;
+    assert!(!flash.contains("copied to the clipboard"), "{flash}");
+    assert_eq!(chrome.focused().await, "Log in again");
+
+    let marker = chrome.mark_document().await;
+    chrome.press("Enter").await;
+    chrome.wait_new_document(marker).await;
+    assert!(
+        chrome.url().await.contains("/login"),
+        "{}",
+        chrome.url().await
+    );
+    chrome.fill("#username", "alice").await;
+    chrome.fill("#password", crate::helpers::PASSWORD).await;
+    chrome
+        .click_and_load("form[action='/login'] button[type=submit]")
+        .await;
+    assert_eq!(chrome.url().await, page, "back on the page");
+    chrome.wait_for(&row(token.id)).await;
+    chrome.close().await;
+}
+
 /// R1: Add works up to the limit, then disappears and says why.
 #[actix_web::test]
 async fn browser_add_until_the_limit_hides_add_with_its_reason() {
@@ -128,8 +181,10 @@ async fn browser_regenerate_through_the_modal() {
     chrome.click(&trigger).await;
     chrome.wait_until("the dialog to open as a modal", "!!document.querySelector('dialog.modal') && document.querySelector('dialog.modal').matches(':modal')").await;
     assert!(
-        chrome.eval::<bool>("document.activeElement.type === 'submit' && !!document.activeElement.closest('dialog')").await,
-        "focus starts on the confirm button, not {:?}",
+        chrome
+            .eval::<bool>("document.activeElement.matches('dialog [data-dialog-cancel]')")
+            .await,
+        "focus starts on Cancel, not {:?}",
         chrome.focused().await
     );
     chrome.press("Escape").await;
@@ -359,7 +414,7 @@ async fn browser_keyboard_only_admin_flow() {
     let renamed = app.tokens(org.id).into_iter().find(|t| t.id == added.id);
     assert_eq!(renamed.map(|t| t.name).as_deref(), Some("kbd"));
 
-    // Regenerate: Esc first, then Enter on the focused confirm button.
+    // Regenerate: Esc first, then Tab from Cancel to the confirm button and Enter.
     let old = app.value_of(org.id, added.id).expose().to_owned();
     chrome.goto(PAGE).await;
     chrome.tab_to("Regenerate token kbd").await;
@@ -377,13 +432,20 @@ async fn browser_keyboard_only_admin_flow() {
     assert_eq!(chrome.focused().await, "Regenerate token kbd");
     chrome.press("Enter").await;
     chrome.wait_for("dialog.modal").await;
-    chrome
-        .wait_until(
-            "focus on confirm",
-            "document.activeElement.type === 'submit'",
-        )
-        .await;
+    chrome.wait_until("focus on Cancel", ON_CANCEL).await;
     // Tab and Shift+Tab stay inside the modal dialog, wrapping around.
+    chrome.shift_tab().await;
+    assert!(
+        chrome.eval::<bool>(ON_CONFIRM).await,
+        "Shift+Tab wraps from Cancel to the confirm button, not {:?}",
+        chrome.focused().await
+    );
+    chrome.press("Tab").await;
+    assert!(
+        chrome.eval::<bool>(ON_CANCEL).await,
+        "Tab wraps from the confirm button to Cancel, not {:?}",
+        chrome.focused().await
+    );
     for _ in 0..3 {
         chrome.press("Tab").await;
         assert!(
@@ -394,12 +456,9 @@ async fn browser_keyboard_only_admin_flow() {
             chrome.focused().await
         );
     }
-    chrome.shift_tab().await;
     assert!(
-        chrome
-            .eval::<bool>("document.activeElement.type === 'submit'")
-            .await,
-        "Shift+Tab wraps to the confirm button, not {:?}",
+        chrome.eval::<bool>(ON_CONFIRM).await,
+        "{:?}",
         chrome.focused().await
     );
     chrome.press("Enter").await;
@@ -415,17 +474,25 @@ async fn browser_keyboard_only_admin_flow() {
         )
         .await;
 
-    // Delete.
+    // Delete: Enter right away is Cancel's; Tab, then Enter, deletes.
     chrome.goto(PAGE).await;
     chrome.tab_to("Delete token kbd").await;
     chrome.press("Enter").await;
     chrome.wait_for("dialog.modal").await;
-    chrome
-        .wait_until(
-            "focus on confirm",
-            "document.activeElement.type === 'submit'",
-        )
-        .await;
+    chrome.wait_until("focus on Cancel", ON_CANCEL).await;
+    chrome.press("Enter").await;
+    chrome.wait_gone("dialog.modal").await;
+    assert!(app.tokens(org.id).iter().any(|t| t.id == added.id));
+    assert_eq!(chrome.focused().await, "Delete token kbd");
+    chrome.press("Enter").await;
+    chrome.wait_for("dialog.modal").await;
+    chrome.wait_until("focus on Cancel", ON_CANCEL).await;
+    chrome.press("Tab").await;
+    assert!(
+        chrome.eval::<bool>(ON_CONFIRM).await,
+        "{:?}",
+        chrome.focused().await
+    );
     chrome.press("Enter").await;
     chrome.wait_gone(&row(added.id)).await;
     assert!(app.tokens(org.id).iter().all(|t| t.id != added.id));

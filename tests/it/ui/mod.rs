@@ -6,6 +6,7 @@
 //! `SANDBOX_PORTAL_BROWSER_TESTS=require` (set by `.ci/run`) turns the absence into a failure.
 //! Every wait is for a condition in the page, bounded by a deadline: htmx swaps asynchronously.
 mod a11y;
+mod dialogs;
 mod flows;
 mod focus;
 mod nojs;
