@@ -28,6 +28,8 @@ struct LoginPage {
     username: String,
     error: Option<String>,
     next: String,
+    /// Sent here from a page (`?next=`): say why, the session may just have ended.
+    continuing: bool,
 }
 
 #[derive(Deserialize)]
@@ -81,6 +83,7 @@ async fn login_form(
         String::new(),
         None,
         safe_next(q.next.as_deref()),
+        same_site(q.next.as_deref()).is_some(),
     )
 }
 
@@ -92,6 +95,7 @@ fn login_page(
     username: String,
     error: Option<String>,
     next: String,
+    continuing: bool,
 ) -> Result<HttpResponse, AppError> {
     let (nonce, new_cookie) = csrf::login_nonce(req, state.https);
     let page = LoginPage {
@@ -103,6 +107,7 @@ fn login_page(
         username,
         error,
         next,
+        continuing,
     };
     let mut res = html(status, page.render().map_err(anyhow::Error::from)?);
     if let Some(cookie) = new_cookie {
@@ -146,6 +151,7 @@ async fn login(
                 form.username.chars().take(100).collect(),
                 Some(failure.message()),
                 next,
+                false,
             )?;
             if let LoginFailure::Throttled { retry_after } = failure {
                 res.headers_mut()

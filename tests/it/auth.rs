@@ -392,6 +392,9 @@ async fn after_the_session_expires_a_click_leads_to_login_and_back_to_the_same_p
 
     let res = b.get(&page_of(org.id)).await;
     assert_eq!(res.headers()["location"], back.as_str());
+    // The login form says why the person is there; a plain visit to it does not.
+    assert!(b.text(&back).await.contains("your session has ended"));
+    assert!(!b.text("/login").await.contains("your session has ended"));
     // And nothing was deleted on the way.
     assert_eq!(app.tokens(org.id).len(), 1);
 }
