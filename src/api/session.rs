@@ -102,7 +102,8 @@ pub async fn whoami(user: CurrentUser) -> HttpResponse {
 #[utoipa::path(
     tag = "session",
     responses(
-        (status = 204, description = "Logged out; the server-side session is deleted"),
+        (status = 204, description = "Logged out; the server-side session is deleted",
+            headers(("Clear-Site-Data" = String, description = "`\"cache\", \"storage\"`: a browser drops what it kept of the session"))),
         (status = 401, description = "Not logged in", body = ErrorBody),
     )
 )]
@@ -113,5 +114,9 @@ pub async fn logout(
     user: CurrentUser,
 ) -> Result<HttpResponse, AppError> {
     log_out(&state, &session, &user).await?;
-    Ok(HttpResponse::NoContent().finish())
+    // SPEC §9, and the same as the web logout: a browser-based client may have cached
+    // responses (token lists, revealed values) or stored state that must not outlive it.
+    Ok(HttpResponse::NoContent()
+        .insert_header(("Clear-Site-Data", "\"cache\", \"storage\""))
+        .finish())
 }

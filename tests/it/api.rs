@@ -274,6 +274,13 @@ async fn logout_deletes_the_server_side_session_and_is_audited() {
     let res = api.delete("/authenticatedSession").await;
 
     assert_eq!(res.status, 204);
+    // §9: the browser drops what it kept of the session, as at the web logout.
+    assert_eq!(
+        res.headers
+            .get("clear-site-data")
+            .map(|v| v.to_str().unwrap()),
+        Some("\"cache\", \"storage\"")
+    );
     api.get("/authenticatedSession")
         .await
         .refused(401, "UNAUTHORIZED");
