@@ -416,7 +416,9 @@ pub struct NewUserRequest {
 pub struct UserObject {
     pub id: Uuid,
     pub username: String,
-    pub role: &'static str,
+    #[schema(example = "org_admin")]
+    pub role: String,
+    /// The organizations granted, as stored: each once.
     pub org_ids: Vec<Uuid>,
 }
 
@@ -424,7 +426,7 @@ pub struct UserObject {
     tag = "support",
     request_body = NewUserRequest,
     responses(
-        (status = 201, description = "Created", body = UserObject),
+        (status = 201, description = "Created; the user as stored", body = UserObject),
         (status = 400, description = "Bad field, weak password, or orgs that do not fit the role", body = ErrorBody),
         (status = 403, description = "Not support", body = ErrorBody),
         (status = 409, description = "The username is taken", body = ErrorBody),
@@ -438,17 +440,21 @@ pub async fn create_user(
 ) -> Result<HttpResponse, AppError> {
     let b = body.required()?;
     let actor = auth.user.actor();
-    let org_ids = b.org_ids.clone();
-    let role = b.role;
-    let user = state
-        .db(move |c| users::create(c, &actor, &b.username, &b.password, b.role, &b.org_ids))
+    // Read back rather than echoed: the request may name an org twice, which is one grant.
+    let (user, mut org_ids) = state
+        .db(move |c| {
+            let user = users::create(c, &actor, &b.username, &b.password, b.role, &b.org_ids)?;
+            let org_ids = crate::db::users::org_ids(c, user.id)?;
+            Ok((user, org_ids))
+        })
         .await?;
+    org_ids.sort();
     Ok(json(
         StatusCode::CREATED,
         &UserObject {
             id: user.id,
             username: user.username,
-            role: role.as_str(),
+            role: user.role,
             org_ids,
         },
     ))

@@ -1442,3 +1442,47 @@ async fn a_compressed_json_body_is_refused_with_a_clear_400() {
         answer.body
     );
 }
+
+/// The answer to a create is what was stored: an org named twice is one grant, and the
+/// answer says one, as the user's own session does afterwards.
+#[actix_web::test]
+async fn creating_a_user_answers_with_the_stored_grants_not_the_request() {
+    let app = TestApp::spawn().await;
+    let (acme, _) = app.org("Acme");
+    let (globex, _) = app.org("Globex");
+    let support = api_as(&app, "sam", Role::Support, &[]).await;
+
+    let viewer = support
+        .post(
+            "/support/users",
+            json!({ "username": "vic", "password": PASSWORD, "role": "org_viewer",
+                    "orgIds": [acme.id, acme.id] }),
+        )
+        .await;
+    let partner = support
+        .post(
+            "/support/users",
+            json!({ "username": "pat", "password": PASSWORD, "role": "partner_viewer",
+                    "orgIds": [globex.id, acme.id, globex.id] }),
+        )
+        .await;
+
+    assert_eq!(viewer.status, 201, "{}", viewer.body);
+    assert_eq!(viewer.body["orgIds"], json!([acme.id]));
+    assert_eq!(partner.status, 201, "{}", partner.body);
+    for (answer, username) in [(&viewer, "vic"), (&partner, "pat")] {
+        let id: Uuid = serde_json::from_value(answer.body["id"].clone()).unwrap();
+        let mut stored = db::users::org_ids(&mut app.conn(), id).unwrap();
+        stored.sort();
+        let mut answered: Vec<Uuid> =
+            serde_json::from_value(answer.body["orgIds"].clone()).unwrap();
+        answered.sort();
+        assert_eq!(answered, stored, "{username}");
+        let session = Api::new(&app);
+        let me = session.login(username, PASSWORD).await;
+        let mut seen: Vec<Uuid> = serde_json::from_value(me.body["orgIds"].clone()).unwrap();
+        seen.sort();
+        assert_eq!(seen, answered, "{username}");
+        assert_eq!(me.body["role"], answer.body["role"], "{username}");
+    }
+}
