@@ -82,7 +82,8 @@ async fn org_object(state: &AppState, org_id: Uuid) -> Result<OrgObject, AppErro
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct OrgSearch {
-    /// Part of the name, any case.
+    /// Name starts with this text, any case; matched literally (`%` and `_` are not
+    /// wildcards), surrounding spaces ignored. The same rule as the support console's search.
     pub search: Option<String>,
     /// From 1; 50 per page.
     pub page: Option<u32>,

@@ -795,7 +795,7 @@ async fn r2_support_provisions_an_org_with_one_enabled_token_finds_it_and_gives_
         .await
         .refused(400, "BAD_REQUEST");
 
-    let found = support.get("/support/orgs?search=NITE").await;
+    let found = support.get("/support/orgs?search=INIT").await;
     assert_eq!(found.status, 200);
     let names: Vec<_> = found.body["orgs"]
         .as_array()
@@ -1485,4 +1485,66 @@ async fn creating_a_user_answers_with_the_stored_grants_not_the_request() {
         assert_eq!(seen, answered, "{username}");
         assert_eq!(me.body["role"], answer.body["role"], "{username}");
     }
+}
+
+/// R13: the API's `?search=` is the console's "Name starts with" (any case, literal), so the
+/// same text finds the same orgs through both.
+#[actix_web::test]
+async fn r13_org_search_is_the_same_name_prefix_rule_in_the_api_and_the_console() {
+    let app = TestApp::spawn().await;
+    for name in [
+        "Inc Alpha",
+        "incubator",
+        "INC Zulu",
+        "Big Inc",
+        "Acme Inc.",
+        "Zinc Works",
+        "In_c Ltd",
+    ] {
+        app.org(name);
+    }
+    let api = api_as(&app, "sue", Role::Support, &[]).await;
+    let console = app.login_as_support("sam").await;
+
+    for (text, expected) in [
+        ("Inc", &["INC Zulu", "Inc Alpha", "incubator"][..]),
+        (" inc ", &["INC Zulu", "Inc Alpha", "incubator"]),
+        ("inc a", &["Inc Alpha"]),
+        ("In_", &["In_c Ltd"]),
+        ("nc", &[]),
+    ] {
+        let q = encode(text);
+        let found = api.get(&format!("/support/orgs?search={q}")).await;
+        assert_eq!(found.status, 200, "{}", found.body);
+        let by_api: Vec<(String, String)> = found.body["orgs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                (
+                    o["id"].as_str().unwrap().to_owned(),
+                    o["name"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        let page = console.text(&format!("/support/orgs?q={q}")).await;
+        let by_console: Vec<String> = page
+            .split("<a href=\"/support/orgs/")
+            .skip(1)
+            .filter_map(|s| s.split('"').next())
+            .map(str::to_owned)
+            .collect();
+
+        let ids: Vec<String> = by_api.iter().map(|(id, _)| id.clone()).collect();
+        assert_eq!(ids, by_console, "{text:?}: the API and the console differ");
+        let mut names: Vec<&str> = by_api.iter().map(|(_, n)| n.as_str()).collect();
+        names.sort_by_key(|n| n.to_lowercase());
+        let mut want = expected.to_vec();
+        want.sort_by_key(|n| n.to_lowercase());
+        assert_eq!(names, want, "{text:?}");
+    }
+}
+
+fn encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
