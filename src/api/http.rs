@@ -136,10 +136,15 @@ pub fn secret_json<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {
         .json(body)
 }
 
-/// `?page=` counts from 1; a page past the end is simply empty.
-pub fn offset_of(page: Option<u32>) -> (u32, i64) {
-    let page = page.unwrap_or(1).max(1);
-    (page, i64::from(page - 1) * PAGE_SIZE)
+/// `?page=` counts from 1; a page past the end is simply empty. Page 0 is refused rather than
+/// read as page 1: a client counting from 0 would otherwise get page 1 twice and miss the last.
+pub fn offset_of(page: Option<u32>) -> Result<(u32, i64), AppError> {
+    match page.unwrap_or(1) {
+        0 => Err(AppError::BadRequest(
+            "?page= counts from 1 (the first page).".into(),
+        )),
+        page => Ok((page, i64::from(page - 1) * PAGE_SIZE)),
+    }
 }
 
 /// Fetches one row more than a page to tell whether another page follows.

@@ -85,7 +85,8 @@ pub struct OrgSearch {
     /// Name starts with this text, any case; matched literally (`%` and `_` are not
     /// wildcards), surrounding spaces ignored. The same rule as the support console's search.
     pub search: Option<String>,
-    /// From 1; 50 per page.
+    /// From 1; 50 per page. 0 is a 400.
+    #[param(minimum = 1)]
     pub page: Option<u32>,
 }
 
@@ -103,6 +104,7 @@ pub struct OrgPage {
     params(OrgSearch),
     responses(
         (status = 200, description = "Organizations by name", body = OrgPage),
+        (status = 400, description = "Malformed query, or page 0", body = ErrorBody),
         (status = 403, description = "Not support", body = ErrorBody),
     )
 )]
@@ -114,7 +116,7 @@ pub async fn list_orgs(
     q: Result<web::Query<OrgSearch>, actix_web::Error>,
 ) -> actix_web::Result<HttpResponse> {
     let OrgSearch { search, page } = q?.into_inner();
-    let (page, offset) = offset_of(page);
+    let (page, offset) = offset_of(page)?;
     let rows = state
         .db(move |c| ops::list_orgs(c, search.as_deref(), offset, PAGE_SIZE + 1))
         .await?;

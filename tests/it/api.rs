@@ -1548,3 +1548,55 @@ async fn r13_org_search_is_the_same_name_prefix_rule_in_the_api_and_the_console(
 fn encode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
+
+/// The parameter of `path`'s GET called `name`, as documented.
+fn documented_param(doc: &Value, path: &str, name: &str) -> Value {
+    doc["paths"][path]["get"]["parameters"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{path}: no parameters"))
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("{path}: no parameter {name}"))
+        .clone()
+}
+
+/// `?page=` counts from 1 on both paged routes: page 0 is refused, not quietly page 1, and
+/// the document says where it starts.
+#[actix_web::test]
+async fn page_zero_is_a_400_on_every_paged_route_as_documented() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.org("Acme");
+    let support = api_as(&app, "sam", Role::Support, &[]).await;
+    let admin = api_as(&app, "ada", Role::OrgAdmin, &[org.id]).await;
+    let doc = Api::new(&app).get("/openapi.json").await.body;
+
+    for (api, path) in [
+        (&support, "/auditLogs"),
+        (&admin, "/auditLogs"),
+        (&support, "/support/orgs"),
+    ] {
+        api.get(&format!("{path}?page=0"))
+            .await
+            .refused(400, "BAD_REQUEST");
+        let first = api.get(&format!("{path}?page=1")).await;
+        assert_eq!(first.status, 200, "{path}: {}", first.body);
+        assert_eq!(first.body["page"], 1);
+        let page = documented_param(&doc, &format!("{API}{path}"), "page");
+        assert_eq!(page["schema"]["minimum"], 1, "{path}: {page}");
+        assert!(
+            doc["paths"][format!("{API}{path}")]["get"]["responses"]
+                .get("400")
+                .is_some(),
+            "{path}: the 400 is documented"
+        );
+    }
+    // Who may not read the route hears that first.
+    admin
+        .get("/support/orgs?page=0")
+        .await
+        .refused(403, "FORBIDDEN");
+    Api::new(&app)
+        .get("/auditLogs?page=0")
+        .await
+        .refused(401, "UNAUTHORIZED");
+}
