@@ -11,7 +11,8 @@ use utoipa::openapi::OpenApi as Document;
         description = "Manage Sandbox API tokens (SPEC §6). Log in with POST /api/v1/authenticatedSession; \
                        the session cookie authenticates the other calls. Errors are \
                        {\"code\", \"message\"}. Users who can see several organizations name one \
-                       with ?orgId=.",
+                       with ?orgId=. A method a path does not offer gets 405 METHOD_NOT_ALLOWED \
+                       with an Allow header.",
     ),
     tags(
         (name = "session", description = "Log in and out"),

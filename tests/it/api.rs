@@ -1600,3 +1600,60 @@ async fn page_zero_is_a_400_on_every_paged_route_as_documented() {
         .await
         .refused(401, "UNAUTHORIZED");
 }
+
+/// A method a documented path does not offer is a 405 that names the ones it does, in the
+/// API's JSON; a path that does not exist stays a 404.
+#[actix_web::test]
+async fn a_wrong_method_on_an_api_path_is_405_json_with_allow() {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    let admin = api_as(&app, "ada", Role::OrgAdmin, &[org.id]).await;
+    let anonymous = Api::new(&app);
+    let doc = anonymous.get("/openapi.json").await.body;
+
+    let reveal = admin.get(&tok(org.id, token.id, "reveal")).await;
+    reveal.refused(405, "METHOD_NOT_ALLOWED");
+    assert_eq!(reveal.headers["allow"], "POST");
+    let patch = admin
+        .call(Method::PATCH, &tok(org.id, token.id, ""), Some(json!({})))
+        .await;
+    patch.refused(405, "METHOD_NOT_ALLOWED");
+    assert_eq!(patch.headers["allow"], "PUT, DELETE");
+    assert_eq!(app.tokens(org.id).len(), 1, "nothing happened");
+
+    // Every documented path, every other method, logged in or not.
+    let methods = ["GET", "POST", "PUT", "DELETE", "PATCH"];
+    let id = Uuid::new_v4().to_string();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let offered: Vec<&str> = methods
+            .iter()
+            .copied()
+            .filter(|m| item.get(m.to_lowercase()).is_some())
+            .collect();
+        let concrete = path
+            .trim_start_matches(API)
+            .replace("{id}", &id)
+            .replace("{tid}", &id);
+        for m in methods.iter().filter(|m| !offered.contains(m)) {
+            for api in [&admin, &anonymous] {
+                let res = api
+                    .call(Method::from_bytes(m.as_bytes()).unwrap(), &concrete, None)
+                    .await;
+                res.refused(405, "METHOD_NOT_ALLOWED");
+                assert_eq!(
+                    res.headers["allow"].to_str().unwrap(),
+                    offered.join(", "),
+                    "{m} {path}"
+                );
+            }
+        }
+    }
+
+    for path in ["/nowhere", "/sandboxApiTokens/", "/sandboxApiTokens/x/y/z"] {
+        admin.get(path).await.refused(404, "NOT_FOUND");
+        admin
+            .call(Method::PATCH, path, None)
+            .await
+            .refused(404, "NOT_FOUND");
+    }
+}
