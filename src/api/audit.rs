@@ -77,6 +77,7 @@ pub struct AuditPage {
 
 #[utoipa::path(
     tag = "audit",
+    security(("session" = [])),
     params(AuditQuery),
     responses(
         (status = 200, description = "Events, newest first", body = AuditPage),

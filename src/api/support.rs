@@ -101,11 +101,13 @@ pub struct OrgPage {
 
 #[utoipa::path(
     tag = "support",
+    security(("session" = [])),
     params(OrgSearch),
     responses(
         (status = 200, description = "Organizations by name", body = OrgPage),
         (status = 400, description = "Malformed query, or page 0", body = ErrorBody),
-        (status = 403, description = "Not support", body = ErrorBody),
+        (status = 401, description = "Not logged in", body = ErrorBody),
+        (status = 403, description = "Not support, or a cross-site request", body = ErrorBody),
     )
 )]
 #[get("/support/orgs")]
@@ -151,12 +153,15 @@ pub struct ProvisionRequest {
 
 #[utoipa::path(
     tag = "support",
+    security(("session" = [])),
     request_body = ProvisionRequest,
     responses(
         (status = 201, description = "Provisioned; with a subscription it has one enabled token (R2)", body = OrgObject),
         (status = 400, description = "Bad field", body = ErrorBody),
-        (status = 403, description = "Not support", body = ErrorBody),
+        (status = 401, description = "Not logged in", body = ErrorBody),
+        (status = 403, description = "Not support, or a cross-site request", body = ErrorBody),
         (status = 409, description = "The name is taken", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
     )
 )]
 #[post("/support/orgs")]
@@ -208,13 +213,16 @@ pub struct SubscriptionRequest {
 
 #[utoipa::path(
     tag = "support",
+    security(("session" = [])),
     params(("id" = Uuid, Path, description = "Organization id")),
     request_body = SubscriptionRequest,
     responses(
         (status = 200, description = "Changed; the tokens are kept, so a renewal restores the same values (R8)", body = OrgObject),
         (status = 400, description = "Bad field, or a time outside the years 1970–9999", body = ErrorBody),
-        (status = 403, description = "Not support", body = ErrorBody),
+        (status = 401, description = "Not logged in", body = ErrorBody),
+        (status = 403, description = "Not support, or a cross-site request", body = ErrorBody),
         (status = 404, description = "Unknown organization", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
     )
 )]
 #[put("/support/orgs/{id}/subscription")]
@@ -246,13 +254,16 @@ pub struct LimitsRequest {
 
 #[utoipa::path(
     tag = "support",
+    security(("session" = [])),
     params(("id" = Uuid, Path, description = "Organization id")),
     request_body = LimitsRequest,
     responses(
         (status = 200, description = "Changed", body = OrgObject),
         (status = 400, description = "Bad field", body = ErrorBody),
-        (status = 403, description = "Not support", body = ErrorBody),
+        (status = 401, description = "Not logged in", body = ErrorBody),
+        (status = 403, description = "Not support, or a cross-site request", body = ErrorBody),
         (status = 404, description = "Unknown organization", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
     )
 )]
 #[put("/support/orgs/{id}/limits")]
@@ -284,14 +295,17 @@ pub struct ReasonRequest {
 
 #[utoipa::path(
     tag = "support",
+    security(("session" = [])),
     params(("id" = Uuid, Path, description = "Organization id")),
     request_body = ReasonRequest,
     responses(
         (status = 200, description = "The org's Sandbox API access is disabled: all its tokens show DISABLED (R10)", body = OrgObject),
         (status = 400, description = "Missing or bad reason", body = ErrorBody),
-        (status = 403, description = "Not support", body = ErrorBody),
+        (status = 401, description = "Not logged in", body = ErrorBody),
+        (status = 403, description = "Not support, or a cross-site request", body = ErrorBody),
         (status = 404, description = "Unknown organization", body = ErrorBody),
         (status = 409, description = "Already disabled (the first reason stays)", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
     )
 )]
 #[post("/support/orgs/{id}/disable")]
@@ -312,10 +326,12 @@ pub async fn disable_org(
 
 #[utoipa::path(
     tag = "support",
+    security(("session" = [])),
     params(("id" = Uuid, Path, description = "Organization id")),
     responses(
         (status = 200, description = "The org's Sandbox API access is enabled again", body = OrgObject),
-        (status = 403, description = "Not support", body = ErrorBody),
+        (status = 401, description = "Not logged in", body = ErrorBody),
+        (status = 403, description = "Not support, or a cross-site request", body = ErrorBody),
         (status = 404, description = "Unknown organization", body = ErrorBody),
         (status = 409, description = "Not disabled", body = ErrorBody),
     )
@@ -340,6 +356,7 @@ fn ids(path: &(String, String)) -> Result<(Uuid, Uuid), AppError> {
 
 #[utoipa::path(
     tag = "support",
+    security(("session" = [])),
     params(
         ("id" = Uuid, Path, description = "Organization id"),
         ("tid" = Uuid, Path, description = "Token id"),
@@ -348,9 +365,11 @@ fn ids(path: &(String, String)) -> Result<(Uuid, Uuid), AppError> {
     responses(
         (status = 200, description = "Disabled (R7): refused by the Submission API; no regenerate, delete or add in its org", body = TokenObject),
         (status = 400, description = "Missing or bad reason", body = ErrorBody),
-        (status = 403, description = "Not support", body = ErrorBody),
+        (status = 401, description = "Not logged in", body = ErrorBody),
+        (status = 403, description = "Not support, or a cross-site request", body = ErrorBody),
         (status = 404, description = "Unknown organization or token", body = ErrorBody),
         (status = 409, description = "Already disabled (the first reason stays)", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
     )
 )]
 #[post("/support/orgs/{id}/sandboxApiTokens/{tid}/disable")]
@@ -374,13 +393,15 @@ pub async fn disable_token(
 
 #[utoipa::path(
     tag = "support",
+    security(("session" = [])),
     params(
         ("id" = Uuid, Path, description = "Organization id"),
         ("tid" = Uuid, Path, description = "Token id"),
     ),
     responses(
         (status = 200, description = "Enabled again (R7)", body = TokenObject),
-        (status = 403, description = "Not support", body = ErrorBody),
+        (status = 401, description = "Not logged in", body = ErrorBody),
+        (status = 403, description = "Not support, or a cross-site request", body = ErrorBody),
         (status = 404, description = "Unknown organization or token", body = ErrorBody),
         (status = 409, description = "Not disabled", body = ErrorBody),
     )
@@ -427,12 +448,15 @@ pub struct UserObject {
 
 #[utoipa::path(
     tag = "support",
+    security(("session" = [])),
     request_body = NewUserRequest,
     responses(
         (status = 201, description = "Created; the user as stored", body = UserObject),
         (status = 400, description = "Bad field, weak password, or orgs that do not fit the role", body = ErrorBody),
-        (status = 403, description = "Not support", body = ErrorBody),
+        (status = 401, description = "Not logged in", body = ErrorBody),
+        (status = 403, description = "Not support, or a cross-site request", body = ErrorBody),
         (status = 409, description = "The username is taken", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
     )
 )]
 #[post("/support/users")]

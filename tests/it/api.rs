@@ -1055,6 +1055,7 @@ async fn the_role_matrix_of_section_4_holds_for_every_api_route() {
     // An org nobody below is granted: its objects must be 404 for every org-bound role.
     let (foreign, f1) = app.org("Foreign");
     let (f2, _) = app.add_token(foreign.id, "two");
+    let doc = Api::new(&app).get("/openapi.json").await.body;
 
     for role in all.iter().copied().map(Some).chain([None]) {
         let label = role.map_or("anonymous", |r| r.as_str());
@@ -1202,6 +1203,7 @@ async fn the_role_matrix_of_section_4_holds_for_every_api_route() {
             ];
             for (method, path, body) in elsewhere {
                 let res = api.call(method.clone(), &path, body).await;
+                assert_documented(&doc, &method, &path, &res);
                 assert_eq!(
                     res.status.as_u16(),
                     404,
@@ -1232,6 +1234,7 @@ async fn the_role_matrix_of_section_4_holds_for_every_api_route() {
                 "{label}: {method} {path}: {}",
                 res.body
             );
+            assert_documented(&doc, &method, &path, &res);
             if expected >= 400 {
                 assert!(!res.code().is_empty(), "{label}: {method} {path}");
             }
@@ -1656,4 +1659,183 @@ async fn a_wrong_method_on_an_api_path_is_405_json_with_allow() {
             .await
             .refused(404, "NOT_FOUND");
     }
+}
+
+/// The statuses the document gives `method` on the path `concrete` (ids filled in, query
+/// allowed) instantiates.
+fn documented_statuses(doc: &Value, method: &Method, concrete: &str) -> Vec<u16> {
+    let path = format!("{API}{}", concrete.split('?').next().unwrap());
+    let (_, item) = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(template, _)| {
+            let t: Vec<&str> = template.split('/').collect();
+            let p: Vec<&str> = path.split('/').collect();
+            t.len() == p.len()
+                && t.iter()
+                    .zip(&p)
+                    .all(|(t, p)| t == p || (t.starts_with('{') && !p.is_empty()))
+        })
+        .unwrap_or_else(|| panic!("{path} is not documented"));
+    item[method.as_str().to_lowercase()]["responses"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{method} {path} is not documented"))
+        .keys()
+        .map(|k| k.parse().unwrap())
+        .collect()
+}
+
+fn assert_documented(doc: &Value, method: &Method, concrete: &str, res: &Answer) {
+    let documented = documented_statuses(doc, method, concrete);
+    assert!(
+        documented.contains(&res.status.as_u16()),
+        "{method} {concrete} answered {} {}, the document lists only {documented:?}",
+        res.status,
+        res.body
+    );
+}
+
+/// What generated clients learn from the document: which routes need the session cookie
+/// (and may answer 401), and every status a route answers to the callers it meets, among
+/// them the 400 of a user of several orgs who does not name one.
+#[actix_web::test]
+async fn the_document_names_the_session_cookie_and_every_status_each_route_answers() {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    let (other, _) = app.org("Globex");
+    let anonymous = Api::new(&app);
+    let doc = anonymous.get("/openapi.json").await.body;
+
+    assert_eq!(
+        doc["components"]["securitySchemes"]["session"],
+        json!({ "type": "apiKey", "in": "cookie", "name": "sp_session",
+                "description": doc["components"]["securitySchemes"]["session"]["description"] })
+    );
+    for (method, path) in SPEC_ROUTES {
+        let op = &doc["paths"][path][method];
+        let public =
+            *path == "/api/v1/openapi.json" || (*method == "post" && path.ends_with("Session"));
+        if public {
+            assert!(op.get("security").is_none(), "{method} {path}: {op}");
+        } else {
+            assert_eq!(
+                op["security"],
+                json!([{ "session": [] }]),
+                "{method} {path}"
+            );
+            assert!(op["responses"].get("401").is_some(), "{method} {path}: 401");
+        }
+    }
+
+    let support = api_as(&app, "sam", Role::Support, &[]).await;
+    let partner = api_as(&app, "pat", Role::PartnerViewer, &[org.id, other.id]).await;
+    let viewer = api_as(&app, "vic", Role::OrgViewer, &[org.id]).await;
+    let admin = api_as(&app, "ada", Role::OrgAdmin, &[org.id]).await;
+    // The cases the document used to leave out, answered as documented.
+    for (api, path, status) in [
+        (&support, "/sandboxApiTokens".to_owned(), 400),
+        (&partner, "/sandboxApiTokens".to_owned(), 400),
+        (&support, "/sandbox/report/quota".to_owned(), 400),
+        (&partner, "/sandbox/report/quota".to_owned(), 400),
+        (
+            &support,
+            format!("/sandbox/report/quota?orgId={}", Uuid::new_v4()),
+            404,
+        ),
+        (
+            &admin,
+            format!("/sandbox/report/quota?orgId={}", other.id),
+            404,
+        ),
+        (&anonymous, "/sandbox/report/quota".to_owned(), 401),
+        (&anonymous, "/support/orgs".to_owned(), 401),
+    ] {
+        let res = api.get(&path).await;
+        assert_eq!(res.status.as_u16(), status, "{path}: {}", res.body);
+        assert_documented(&doc, &Method::GET, &path, &res);
+    }
+
+    // Every route, for callers who meet each kind of refusal: whatever they hear is listed.
+    let unknown = Uuid::new_v4();
+    let concrete = |path: &str, org: Uuid| {
+        let p = path.trim_start_matches(API);
+        let p = if p.starts_with("/sandboxApiTokens/") {
+            p.replace("{id}", &token.id.to_string())
+        } else {
+            p.replace("{id}", &org.to_string())
+        };
+        let p = p.replace("{tid}", &token.id.to_string());
+        if p.starts_with("/sandbox") {
+            format!("{p}?orgId={org}")
+        } else {
+            p
+        }
+    };
+    // Logging out ends the walk of each caller.
+    let mut routes = SPEC_ROUTES.to_vec();
+    routes.sort_by_key(|(m, p)| *m == "delete" && p.ends_with("Session"));
+    for (label, api, org_id) in [
+        ("anonymous", &anonymous, org.id),
+        ("viewer", &viewer, org.id),
+        ("partner", &partner, org.id),
+        ("support, unknown org", &support, unknown),
+        ("admin, other org", &admin, other.id),
+        ("admin", &admin, org.id),
+    ] {
+        for (method, path) in &routes {
+            let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let mut path = concrete(path, org_id);
+            if label == "partner" {
+                path = path.split('?').next().unwrap().to_owned();
+            }
+            let res = api.call(m.clone(), &path, Some(json!({}))).await;
+            assert_documented(&doc, &m, &path, &res);
+            assert!(res.status != 500, "{label}: {m} {path}");
+            // A browser's cross-site request (§6: no CSRF token, refused instead).
+            if m != Method::GET {
+                let res = Api::answer(
+                    api.request(m.clone(), &path)
+                        .header("Sec-Fetch-Site", "cross-site")
+                        .json(&json!({})),
+                )
+                .await;
+                res.refused(403, "FORBIDDEN");
+                assert_documented(&doc, &m, &path, &res);
+            }
+        }
+    }
+    // An oversized body is refused as documented wherever a body is read, by a caller who
+    // may take the action (the body is read after authorization).
+    let support = api_as(&app, "sue", Role::Support, &[]).await;
+    let admin = api_as(&app, "abe", Role::OrgAdmin, &[org.id]).await;
+    let big = "x".repeat(70 * 1024);
+    for (method, path) in SPEC_ROUTES {
+        if doc["paths"][path][method].get("requestBody").is_none() {
+            continue;
+        }
+        let api = if path.contains("/support/") {
+            &support
+        } else {
+            &admin
+        };
+        let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let path = concrete(path, org.id);
+        let res = api
+            .call(m.clone(), &path, Some(json!({ "name": big })))
+            .await;
+        res.refused(413, "PAYLOAD_TOO_LARGE");
+        assert_documented(&doc, &m, &path, &res);
+    }
+}
+
+/// Over https the cookie has the `__Host-` prefix, and the document says so.
+#[actix_web::test]
+async fn over_https_the_document_names_the_host_prefixed_session_cookie() {
+    let app = TestApp::spawn_with(|s| s.public_url = Some("https://portal.example".into())).await;
+    let doc = Api::new(&app).get("/openapi.json").await.body;
+    assert_eq!(
+        doc["components"]["securitySchemes"]["session"]["name"],
+        "__Host-sp_session"
+    );
 }
