@@ -15,7 +15,8 @@ use uuid::Uuid;
 #[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditQuery {
-    /// From 1 (the newest events); 50 per page.
+    /// From 1 (the newest events); 50 per page. 0 is a 400.
+    #[param(minimum = 1)]
     pub page: Option<u32>,
     /// Only this action, e.g. `REVEAL_TOKEN`.
     pub action: Option<String>,
@@ -76,10 +77,11 @@ pub struct AuditPage {
 
 #[utoipa::path(
     tag = "audit",
+    security(("session" = [])),
     params(AuditQuery),
     responses(
         (status = 200, description = "Events, newest first", body = AuditPage),
-        (status = 400, description = "Malformed query", body = ErrorBody),
+        (status = 400, description = "Malformed query, page 0, or an unknown action", body = ErrorBody),
         (status = 401, description = "Not logged in", body = ErrorBody),
         (status = 403, description = "The role may not read the audit log", body = ErrorBody),
         (status = 404, description = "Unknown organization, or one the caller may not see", body = ErrorBody),
@@ -101,7 +103,7 @@ pub async fn list(
         None if user.role.sees_all_orgs() => None,
         None => Some(user.org_ids.clone()),
     };
-    let (page, offset) = offset_of(q.page);
+    let (page, offset) = offset_of(q.page)?;
     let action = crate::web::audit::checked_action(q.action.as_deref())?;
     let rows = state
         .db(move |c| {

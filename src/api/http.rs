@@ -1,16 +1,17 @@
 //! What every API handler shares: JSON errors for malformed input, the body limit, the
 //! cross-site refusal, and small request/response helpers.
-use crate::error::AppError;
+use crate::error::{AppError, ErrorBody};
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{JsonBody, Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::{JsonPayloadError, PayloadError};
 use actix_web::http::{Method, StatusCode, header};
 use actix_web::middleware::Next;
-use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::future::Future;
 use std::pin::Pin;
+use utoipa::openapi::OpenApi as Document;
 use uuid::Uuid;
 
 /// Management requests are small; anything bigger is a mistake or an attack.
@@ -33,7 +34,70 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     )
     // Path parameters here are ids: one that does not parse names nothing (404, as for web).
     .app_data(web::PathConfig::default().error_handler(|_, _| AppError::NotFound.into()))
-    .default_service(web::to(crate::error::not_found));
+    .default_service(web::to(unrouted));
+}
+
+/// What the scope answers when no route took the request. actix puts the method guard on each
+/// route's resource, so a known path with the wrong method lands here too; the document lists
+/// every route (both come from the same `service` calls), so it tells that case (405 with
+/// `Allow`) from an unknown path (404).
+async fn unrouted(req: HttpRequest, doc: Option<web::Data<Document>>) -> HttpResponse {
+    // The router's own (requoted) path, so a path that would route is recognised as such.
+    let path = req.match_info().as_str();
+    let allowed = doc.and_then(|d| allowed_methods(&d, path));
+    let Some(allowed) = allowed else {
+        return AppError::NotFound.error_response();
+    };
+    HttpResponse::MethodNotAllowed()
+        .insert_header((header::ALLOW, allowed.join(", ")))
+        .json(ErrorBody {
+            code: "METHOD_NOT_ALLOWED".into(),
+            message: format!(
+                "{} is not offered here; use {}.",
+                req.method(),
+                allowed.join(" or ")
+            ),
+        })
+}
+
+/// The methods the document gives the path that `path` instantiates; `None` if it names none.
+fn allowed_methods(doc: &Document, path: &str) -> Option<Vec<&'static str>> {
+    let item = doc
+        .paths
+        .paths
+        .iter()
+        .find(|(template, _)| instantiates(template, path))
+        .map(|(_, item)| item)?;
+    let allowed: Vec<&'static str> = [
+        ("GET", &item.get),
+        ("POST", &item.post),
+        ("PUT", &item.put),
+        ("DELETE", &item.delete),
+        ("PATCH", &item.patch),
+    ]
+    .into_iter()
+    .filter_map(|(name, op)| op.as_ref().map(|_| name))
+    .collect();
+    (!allowed.is_empty()).then_some(allowed)
+}
+
+/// `/a/{id}/b` against `/a/123/b`: a `{…}` segment stands for one non-empty segment, as it
+/// does for actix's router.
+fn instantiates(template: &str, path: &str) -> bool {
+    let mut t = template.split('/');
+    let mut p = path.split('/');
+    loop {
+        match (t.next(), p.next()) {
+            (None, None) => return true,
+            (Some(ts), Some(ps)) if ts.starts_with('{') && ts.ends_with('}') => {
+                if ps.is_empty() {
+                    return false;
+                }
+            }
+            (Some(ts), Some(ps)) if ts == ps => {}
+            _ => return false,
+        }
+    }
 }
 
 fn json_error(e: JsonPayloadError) -> AppError {
@@ -136,10 +200,15 @@ pub fn secret_json<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {
         .json(body)
 }
 
-/// `?page=` counts from 1; a page past the end is simply empty.
-pub fn offset_of(page: Option<u32>) -> (u32, i64) {
-    let page = page.unwrap_or(1).max(1);
-    (page, i64::from(page - 1) * PAGE_SIZE)
+/// `?page=` counts from 1; a page past the end is simply empty. Page 0 is refused rather than
+/// read as page 1: a client counting from 0 would otherwise get page 1 twice and miss the last.
+pub fn offset_of(page: Option<u32>) -> Result<(u32, i64), AppError> {
+    match page.unwrap_or(1) {
+        0 => Err(AppError::BadRequest(
+            "?page= counts from 1 (the first page).".into(),
+        )),
+        page => Ok((page, i64::from(page - 1) * PAGE_SIZE)),
+    }
 }
 
 /// Fetches one row more than a page to tell whether another page follows.
@@ -210,7 +279,19 @@ fn same_authority(origin: &str, host: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{same_authority, without_value};
+    use super::{instantiates, same_authority, without_value};
+
+    #[test]
+    fn a_placeholder_stands_for_one_non_empty_segment() {
+        let t = "/api/v1/sandboxApiTokens/{id}/reveal";
+        assert!(instantiates(t, "/api/v1/sandboxApiTokens/abc/reveal"));
+        assert!(!instantiates(t, "/api/v1/sandboxApiTokens//reveal"));
+        assert!(!instantiates(t, "/api/v1/sandboxApiTokens/a/b/reveal"));
+        assert!(!instantiates(t, "/api/v1/sandboxApiTokens/abc/reveal/"));
+        assert!(!instantiates(t, "/api/v1/sandboxApiTokens/abc"));
+        assert!(instantiates("/api/v1/auditLogs", "/api/v1/auditLogs"));
+        assert!(!instantiates("/api/v1/auditLogs", "/api/v1/auditlogs"));
+    }
 
     #[test]
     fn a_malformed_fields_value_is_not_echoed() {

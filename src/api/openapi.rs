@@ -1,8 +1,13 @@
 //! `GET /api/v1/openapi.json`. The paths are collected from the route registrations
 //! (`api::routes`); this module adds the document's header and serves the result.
+use crate::state::AppState;
 use actix_web::{HttpResponse, get, web};
-use utoipa::OpenApi;
 use utoipa::openapi::OpenApi as Document;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+/// The name operations give their `security` requirement (`security(("session" = []))`).
+pub const SESSION_SCHEME: &str = "session";
 
 #[derive(OpenApi)]
 #[openapi(
@@ -11,8 +16,10 @@ use utoipa::openapi::OpenApi as Document;
         description = "Manage Sandbox API tokens (SPEC §6). Log in with POST /api/v1/authenticatedSession; \
                        the session cookie authenticates the other calls. Errors are \
                        {\"code\", \"message\"}. Users who can see several organizations name one \
-                       with ?orgId=.",
+                       with ?orgId=. A method a path does not offer gets 405 METHOD_NOT_ALLOWED \
+                       with an Allow header.",
     ),
+    modifiers(&SessionCookie),
     tags(
         (name = "session", description = "Log in and out"),
         (name = "tokens", description = "Sandbox API tokens of an organization"),
@@ -22,6 +29,33 @@ use utoipa::openapi::OpenApi as Document;
     )
 )]
 struct Header;
+
+/// The session cookie that `POST /authenticatedSession` sets, as a security scheme, so that
+/// generated clients know to keep it.
+struct SessionCookie;
+
+impl Modify for SessionCookie {
+    fn modify(&self, doc: &mut Document) {
+        doc.components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(SESSION_SCHEME, session_scheme(false));
+    }
+}
+
+/// The cookie's name depends on how the portal is served (`startup::session_middleware`):
+/// over https it carries the `__Host-` prefix.
+fn session_scheme(https: bool) -> SecurityScheme {
+    let name = if https {
+        "__Host-sp_session"
+    } else {
+        "sp_session"
+    };
+    SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+        name,
+        "The session cookie set by POST /api/v1/authenticatedSession (HttpOnly, SameSite=Strict; \
+         ends at logout and after the idle and absolute timeouts, 30 minutes and 12 hours by default).",
+    )))
+}
 
 /// The document before any path is added.
 pub fn base() -> Document {
@@ -35,6 +69,13 @@ pub fn base() -> Document {
     responses((status = 200, description = "This API as OpenAPI 3", content_type = "application/json"))
 )]
 #[get("/openapi.json")]
-pub async fn document(doc: web::Data<Document>) -> HttpResponse {
-    HttpResponse::Ok().json(doc.get_ref())
+pub async fn document(doc: web::Data<Document>, state: web::Data<AppState>) -> HttpResponse {
+    if !state.https {
+        return HttpResponse::Ok().json(doc.get_ref());
+    }
+    let mut doc = doc.get_ref().clone();
+    if let Some(components) = doc.components.as_mut() {
+        components.add_security_scheme(SESSION_SCHEME, session_scheme(true));
+    }
+    HttpResponse::Ok().json(doc)
 }

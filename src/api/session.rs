@@ -47,6 +47,8 @@ pub struct SessionInfo {
         (status = 200, description = "Logged in; the session cookie is set", body = SessionInfo),
         (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 401, description = "Wrong username or password", body = ErrorBody),
+        (status = 403, description = "A cross-site request", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
         (status = 429, description = "Too many failures for this account; see Retry-After", body = ErrorBody),
     )
 )]
@@ -82,6 +84,7 @@ fn info(user: &User, role: Role, org_ids: Vec<Uuid>) -> SessionInfo {
 
 #[utoipa::path(
     tag = "session",
+    security(("session" = [])),
     responses(
         (status = 200, description = "The logged-in user", body = SessionInfo),
         (status = 401, description = "Not logged in", body = ErrorBody),
@@ -101,9 +104,12 @@ pub async fn whoami(user: CurrentUser) -> HttpResponse {
 
 #[utoipa::path(
     tag = "session",
+    security(("session" = [])),
     responses(
-        (status = 204, description = "Logged out; the server-side session is deleted"),
+        (status = 204, description = "Logged out; the server-side session is deleted",
+            headers(("Clear-Site-Data" = String, description = "`\"cache\", \"storage\"`: a browser drops what it kept of the session"))),
         (status = 401, description = "Not logged in", body = ErrorBody),
+        (status = 403, description = "A cross-site request", body = ErrorBody),
     )
 )]
 #[delete("/authenticatedSession")]
@@ -113,5 +119,9 @@ pub async fn logout(
     user: CurrentUser,
 ) -> Result<HttpResponse, AppError> {
     log_out(&state, &session, &user).await?;
-    Ok(HttpResponse::NoContent().finish())
+    // SPEC §9, and the same as the web logout: a browser-based client may have cached
+    // responses (token lists, revealed values) or stored state that must not outlive it.
+    Ok(HttpResponse::NoContent()
+        .insert_header(("Clear-Site-Data", "\"cache\", \"storage\""))
+        .finish())
 }

@@ -82,9 +82,11 @@ async fn org_object(state: &AppState, org_id: Uuid) -> Result<OrgObject, AppErro
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct OrgSearch {
-    /// Part of the name, any case.
+    /// Name starts with this text, any case; matched literally (`%` and `_` are not
+    /// wildcards), surrounding spaces ignored. The same rule as the support console's search.
     pub search: Option<String>,
-    /// From 1; 50 per page.
+    /// From 1; 50 per page. 0 is a 400.
+    #[param(minimum = 1)]
     pub page: Option<u32>,
 }
 
@@ -99,10 +101,13 @@ pub struct OrgPage {
 
 #[utoipa::path(
     tag = "support",
+    security(("session" = [])),
     params(OrgSearch),
     responses(
         (status = 200, description = "Organizations by name", body = OrgPage),
-        (status = 403, description = "Not support", body = ErrorBody),
+        (status = 400, description = "Malformed query, or page 0", body = ErrorBody),
+        (status = 401, description = "Not logged in", body = ErrorBody),
+        (status = 403, description = "Not support, or a cross-site request", body = ErrorBody),
     )
 )]
 #[get("/support/orgs")]
@@ -113,7 +118,7 @@ pub async fn list_orgs(
     q: Result<web::Query<OrgSearch>, actix_web::Error>,
 ) -> actix_web::Result<HttpResponse> {
     let OrgSearch { search, page } = q?.into_inner();
-    let (page, offset) = offset_of(page);
+    let (page, offset) = offset_of(page)?;
     let rows = state
         .db(move |c| ops::list_orgs(c, search.as_deref(), offset, PAGE_SIZE + 1))
         .await?;
@@ -148,12 +153,15 @@ pub struct ProvisionRequest {
 
 #[utoipa::path(
     tag = "support",
+    security(("session" = [])),
     request_body = ProvisionRequest,
     responses(
         (status = 201, description = "Provisioned; with a subscription it has one enabled token (R2)", body = OrgObject),
         (status = 400, description = "Bad field", body = ErrorBody),
-        (status = 403, description = "Not support", body = ErrorBody),
+        (status = 401, description = "Not logged in", body = ErrorBody),
+        (status = 403, description = "Not support, or a cross-site request", body = ErrorBody),
         (status = 409, description = "The name is taken", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
     )
 )]
 #[post("/support/orgs")]
@@ -205,13 +213,16 @@ pub struct SubscriptionRequest {
 
 #[utoipa::path(
     tag = "support",
+    security(("session" = [])),
     params(("id" = Uuid, Path, description = "Organization id")),
     request_body = SubscriptionRequest,
     responses(
         (status = 200, description = "Changed; the tokens are kept, so a renewal restores the same values (R8)", body = OrgObject),
         (status = 400, description = "Bad field, or a time outside the years 1970–9999", body = ErrorBody),
-        (status = 403, description = "Not support", body = ErrorBody),
+        (status = 401, description = "Not logged in", body = ErrorBody),
+        (status = 403, description = "Not support, or a cross-site request", body = ErrorBody),
         (status = 404, description = "Unknown organization", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
     )
 )]
 #[put("/support/orgs/{id}/subscription")]
@@ -243,13 +254,16 @@ pub struct LimitsRequest {
 
 #[utoipa::path(
     tag = "support",
+    security(("session" = [])),
     params(("id" = Uuid, Path, description = "Organization id")),
     request_body = LimitsRequest,
     responses(
         (status = 200, description = "Changed", body = OrgObject),
         (status = 400, description = "Bad field", body = ErrorBody),
-        (status = 403, description = "Not support", body = ErrorBody),
+        (status = 401, description = "Not logged in", body = ErrorBody),
+        (status = 403, description = "Not support, or a cross-site request", body = ErrorBody),
         (status = 404, description = "Unknown organization", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
     )
 )]
 #[put("/support/orgs/{id}/limits")]
@@ -281,14 +295,17 @@ pub struct ReasonRequest {
 
 #[utoipa::path(
     tag = "support",
+    security(("session" = [])),
     params(("id" = Uuid, Path, description = "Organization id")),
     request_body = ReasonRequest,
     responses(
         (status = 200, description = "The org's Sandbox API access is disabled: all its tokens show DISABLED (R10)", body = OrgObject),
         (status = 400, description = "Missing or bad reason", body = ErrorBody),
-        (status = 403, description = "Not support", body = ErrorBody),
+        (status = 401, description = "Not logged in", body = ErrorBody),
+        (status = 403, description = "Not support, or a cross-site request", body = ErrorBody),
         (status = 404, description = "Unknown organization", body = ErrorBody),
         (status = 409, description = "Already disabled (the first reason stays)", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
     )
 )]
 #[post("/support/orgs/{id}/disable")]
@@ -309,10 +326,12 @@ pub async fn disable_org(
 
 #[utoipa::path(
     tag = "support",
+    security(("session" = [])),
     params(("id" = Uuid, Path, description = "Organization id")),
     responses(
         (status = 200, description = "The org's Sandbox API access is enabled again", body = OrgObject),
-        (status = 403, description = "Not support", body = ErrorBody),
+        (status = 401, description = "Not logged in", body = ErrorBody),
+        (status = 403, description = "Not support, or a cross-site request", body = ErrorBody),
         (status = 404, description = "Unknown organization", body = ErrorBody),
         (status = 409, description = "Not disabled", body = ErrorBody),
     )
@@ -337,6 +356,7 @@ fn ids(path: &(String, String)) -> Result<(Uuid, Uuid), AppError> {
 
 #[utoipa::path(
     tag = "support",
+    security(("session" = [])),
     params(
         ("id" = Uuid, Path, description = "Organization id"),
         ("tid" = Uuid, Path, description = "Token id"),
@@ -345,9 +365,11 @@ fn ids(path: &(String, String)) -> Result<(Uuid, Uuid), AppError> {
     responses(
         (status = 200, description = "Disabled (R7): refused by the Submission API; no regenerate, delete or add in its org", body = TokenObject),
         (status = 400, description = "Missing or bad reason", body = ErrorBody),
-        (status = 403, description = "Not support", body = ErrorBody),
+        (status = 401, description = "Not logged in", body = ErrorBody),
+        (status = 403, description = "Not support, or a cross-site request", body = ErrorBody),
         (status = 404, description = "Unknown organization or token", body = ErrorBody),
         (status = 409, description = "Already disabled (the first reason stays)", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
     )
 )]
 #[post("/support/orgs/{id}/sandboxApiTokens/{tid}/disable")]
@@ -371,13 +393,15 @@ pub async fn disable_token(
 
 #[utoipa::path(
     tag = "support",
+    security(("session" = [])),
     params(
         ("id" = Uuid, Path, description = "Organization id"),
         ("tid" = Uuid, Path, description = "Token id"),
     ),
     responses(
         (status = 200, description = "Enabled again (R7)", body = TokenObject),
-        (status = 403, description = "Not support", body = ErrorBody),
+        (status = 401, description = "Not logged in", body = ErrorBody),
+        (status = 403, description = "Not support, or a cross-site request", body = ErrorBody),
         (status = 404, description = "Unknown organization or token", body = ErrorBody),
         (status = 409, description = "Not disabled", body = ErrorBody),
     )
@@ -416,18 +440,23 @@ pub struct NewUserRequest {
 pub struct UserObject {
     pub id: Uuid,
     pub username: String,
-    pub role: &'static str,
+    #[schema(example = "org_admin")]
+    pub role: String,
+    /// The organizations granted, as stored: each once.
     pub org_ids: Vec<Uuid>,
 }
 
 #[utoipa::path(
     tag = "support",
+    security(("session" = [])),
     request_body = NewUserRequest,
     responses(
-        (status = 201, description = "Created", body = UserObject),
+        (status = 201, description = "Created; the user as stored", body = UserObject),
         (status = 400, description = "Bad field, weak password, or orgs that do not fit the role", body = ErrorBody),
-        (status = 403, description = "Not support", body = ErrorBody),
+        (status = 401, description = "Not logged in", body = ErrorBody),
+        (status = 403, description = "Not support, or a cross-site request", body = ErrorBody),
         (status = 409, description = "The username is taken", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
     )
 )]
 #[post("/support/users")]
@@ -438,17 +467,21 @@ pub async fn create_user(
 ) -> Result<HttpResponse, AppError> {
     let b = body.required()?;
     let actor = auth.user.actor();
-    let org_ids = b.org_ids.clone();
-    let role = b.role;
-    let user = state
-        .db(move |c| users::create(c, &actor, &b.username, &b.password, b.role, &b.org_ids))
+    // Read back rather than echoed: the request may name an org twice, which is one grant.
+    let (user, mut org_ids) = state
+        .db(move |c| {
+            let user = users::create(c, &actor, &b.username, &b.password, b.role, &b.org_ids)?;
+            let org_ids = crate::db::users::org_ids(c, user.id)?;
+            Ok((user, org_ids))
+        })
         .await?;
+    org_ids.sort();
     Ok(json(
         StatusCode::CREATED,
         &UserObject {
             id: user.id,
             username: user.username,
-            role: role.as_str(),
+            role: user.role,
             org_ids,
         },
     ))

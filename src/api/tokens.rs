@@ -158,8 +158,10 @@ pub async fn object_of(
 #[utoipa::path(
     tag = "tokens",
     params(OrgQuery),
+    security(("session" = [])),
     responses(
         (status = 200, description = "The org's tokens, masked", body = TokenList),
+        (status = 400, description = "No ?orgId= from a user who can see several organizations (\"name one with ?orgId=\"), or a malformed one", body = ErrorBody),
         (status = 401, description = "Not logged in", body = ErrorBody),
         (status = 404, description = "Unknown organization, or one the caller may not see", body = ErrorBody),
     )
@@ -187,11 +189,15 @@ pub async fn list(
     tag = "tokens",
     params(OrgQuery),
     request_body(content = AddRequest, description = "May be left out"),
+    security(("session" = [])),
     responses(
         (status = 201, description = "Added; the value is in this response only", body = TokenWithValue),
-        (status = 400, description = "Bad name or malformed body", body = ErrorBody),
-        (status = 403, description = "FORBIDDEN (role), SUBSCRIPTION_EXPIRED (R8) or TOKEN_DISABLED (R7, R10)", body = ErrorBody),
+        (status = 400, description = "Bad name or malformed body; or no ?orgId= from a user who can see several organizations (\"name one with ?orgId=\"), or a malformed one", body = ErrorBody),
+        (status = 401, description = "Not logged in", body = ErrorBody),
+        (status = 403, description = "FORBIDDEN (role, or a cross-site request), SUBSCRIPTION_EXPIRED (R8) or TOKEN_DISABLED (R7, R10)", body = ErrorBody),
+        (status = 404, description = "Unknown organization, or one the caller may not see", body = ErrorBody),
         (status = 409, description = "TOKEN_LIMIT_REACHED (R4), or the name is taken", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
     )
 )]
 #[post("/sandboxApiTokens")]
@@ -220,10 +226,13 @@ pub async fn add(
 #[utoipa::path(
     tag = "tokens",
     params(("id" = Uuid, Path, description = "Token id"), OrgQuery),
+    security(("session" = [])),
     responses(
         (status = 200, description = "The value; audited (R3)", body = TokenValueDto),
-        (status = 403, description = "FORBIDDEN (role) or SUBSCRIPTION_EXPIRED (R8)", body = ErrorBody),
-        (status = 404, description = "Unknown token, or another org's", body = ErrorBody),
+        (status = 400, description = "No ?orgId= from a user who can see several organizations (\"name one with ?orgId=\"), or a malformed one", body = ErrorBody),
+        (status = 401, description = "Not logged in", body = ErrorBody),
+        (status = 403, description = "FORBIDDEN (role, or a cross-site request) or SUBSCRIPTION_EXPIRED (R8)", body = ErrorBody),
+        (status = 404, description = "Unknown organization or token, or another org's", body = ErrorBody),
     )
 )]
 #[post("/sandboxApiTokens/{id}/reveal")]
@@ -251,12 +260,15 @@ pub async fn reveal(
     tag = "tokens",
     params(("id" = Uuid, Path, description = "Token id"), OrgQuery),
     request_body = RenameRequest,
+    security(("session" = [])),
     responses(
         (status = 200, description = "Renamed (R9)", body = TokenObject),
-        (status = 400, description = "Bad name or malformed body", body = ErrorBody),
-        (status = 403, description = "FORBIDDEN (role) or SUBSCRIPTION_EXPIRED (R8)", body = ErrorBody),
-        (status = 404, description = "Unknown token, or another org's", body = ErrorBody),
+        (status = 400, description = "Bad name or malformed body; or no ?orgId= from a user who can see several organizations (\"name one with ?orgId=\"), or a malformed one", body = ErrorBody),
+        (status = 401, description = "Not logged in", body = ErrorBody),
+        (status = 403, description = "FORBIDDEN (role, or a cross-site request) or SUBSCRIPTION_EXPIRED (R8)", body = ErrorBody),
+        (status = 404, description = "Unknown organization or token, or another org's", body = ErrorBody),
         (status = 409, description = "The name is taken", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
     )
 )]
 #[put("/sandboxApiTokens/{id}")]
@@ -279,10 +291,13 @@ pub async fn rename(
 #[utoipa::path(
     tag = "tokens",
     params(("id" = Uuid, Path, description = "Token id"), OrgQuery),
+    security(("session" = [])),
     responses(
         (status = 200, description = "A new value replaced the old one, which stops working at once (R5)", body = TokenWithValue),
-        (status = 403, description = "FORBIDDEN (role), SUBSCRIPTION_EXPIRED (R8) or TOKEN_DISABLED (R7)", body = ErrorBody),
-        (status = 404, description = "Unknown token, or another org's", body = ErrorBody),
+        (status = 400, description = "No ?orgId= from a user who can see several organizations (\"name one with ?orgId=\"), or a malformed one", body = ErrorBody),
+        (status = 401, description = "Not logged in", body = ErrorBody),
+        (status = 403, description = "FORBIDDEN (role, or a cross-site request), SUBSCRIPTION_EXPIRED (R8) or TOKEN_DISABLED (R7)", body = ErrorBody),
+        (status = 404, description = "Unknown organization or token, or another org's", body = ErrorBody),
     )
 )]
 #[post("/sandboxApiTokens/{id}/regenerate")]
@@ -311,10 +326,13 @@ pub async fn regenerate(
 #[utoipa::path(
     tag = "tokens",
     params(("id" = Uuid, Path, description = "Token id"), OrgQuery),
+    security(("session" = [])),
     responses(
         (status = 204, description = "Deleted; its value stops working at once (R6)"),
-        (status = 403, description = "FORBIDDEN (role), SUBSCRIPTION_EXPIRED (R8) or TOKEN_DISABLED (R7)", body = ErrorBody),
-        (status = 404, description = "Unknown token, or another org's", body = ErrorBody),
+        (status = 400, description = "No ?orgId= from a user who can see several organizations (\"name one with ?orgId=\"), or a malformed one", body = ErrorBody),
+        (status = 401, description = "Not logged in", body = ErrorBody),
+        (status = 403, description = "FORBIDDEN (role, or a cross-site request), SUBSCRIPTION_EXPIRED (R8) or TOKEN_DISABLED (R7)", body = ErrorBody),
+        (status = 404, description = "Unknown organization or token, or another org's", body = ErrorBody),
     )
 )]
 #[delete("/sandboxApiTokens/{id}")]
@@ -355,9 +373,12 @@ pub struct Quota {
 #[utoipa::path(
     tag = "tokens",
     params(OrgQuery),
+    security(("session" = [])),
     responses(
         (status = 200, description = "Today's submission quota", body = Vec<Quota>),
+        (status = 400, description = "No ?orgId= from a user who can see several organizations (\"name one with ?orgId=\"), or a malformed one", body = ErrorBody),
         (status = 401, description = "Not logged in", body = ErrorBody),
+        (status = 404, description = "Unknown organization, or one the caller may not see", body = ErrorBody),
     )
 )]
 #[get("/sandbox/report/quota")]

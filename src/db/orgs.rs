@@ -78,25 +78,32 @@ fn matches_nothing(s: &str) -> bool {
     s.contains('\0')
 }
 
-/// Orgs whose name contains `needle` (case-insensitive), by name, one page.
+/// One numbered page of orgs by (name, id), optionally those whose name starts with `prefix`:
+/// the API's `?search=`, the same rule as the console's keyset pages (`page_after`, R13).
 pub fn search(
     conn: &mut PgConnection,
-    needle: Option<&str>,
+    prefix: Option<&str>,
     offset: i64,
     limit: i64,
 ) -> QueryResult<Vec<Org>> {
-    if needle.is_some_and(matches_nothing) {
+    if prefix.is_some_and(matches_nothing) {
         return Ok(Vec::new());
     }
     let mut q = o::table.into_boxed();
-    if let Some(n) = needle {
-        q = q.filter(o::name.ilike(format!("%{}%", escape_like(n))));
+    if let Some(p) = prefix {
+        q = q.filter(lower(o::name).like(name_prefix(p)));
     }
     q.order((o::name.asc(), o::id.asc()))
         .offset(offset)
         .limit(limit)
         .select(Org::as_select())
         .load(conn)
+}
+
+/// The LIKE pattern for names starting with `prefix`, any case, against `lower(name)`. Every
+/// name search goes through here, so the console and the API cannot drift apart (R13).
+fn name_prefix(prefix: &str) -> String {
+    format!("{}%", escape_like(&prefix.to_lowercase()))
 }
 
 /// What the user typed is matched literally: `%` and `_` are not wildcards.
@@ -213,7 +220,7 @@ pub fn page_after(
     }
     let mut q = o::table.into_boxed();
     if let Some(p) = prefix {
-        q = q.filter(lower(o::name).like(format!("{}%", escape_like(&p.to_lowercase()))));
+        q = q.filter(lower(o::name).like(name_prefix(p)));
     }
     if let Some((name, id)) = after {
         q = q.filter(

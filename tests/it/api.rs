@@ -274,6 +274,13 @@ async fn logout_deletes_the_server_side_session_and_is_audited() {
     let res = api.delete("/authenticatedSession").await;
 
     assert_eq!(res.status, 204);
+    // §9: the browser drops what it kept of the session, as at the web logout.
+    assert_eq!(
+        res.headers
+            .get("clear-site-data")
+            .map(|v| v.to_str().unwrap()),
+        Some("\"cache\", \"storage\"")
+    );
     api.get("/authenticatedSession")
         .await
         .refused(401, "UNAUTHORIZED");
@@ -788,7 +795,7 @@ async fn r2_support_provisions_an_org_with_one_enabled_token_finds_it_and_gives_
         .await
         .refused(400, "BAD_REQUEST");
 
-    let found = support.get("/support/orgs?search=NITE").await;
+    let found = support.get("/support/orgs?search=INIT").await;
     assert_eq!(found.status, 200);
     let names: Vec<_> = found.body["orgs"]
         .as_array()
@@ -1048,6 +1055,7 @@ async fn the_role_matrix_of_section_4_holds_for_every_api_route() {
     // An org nobody below is granted: its objects must be 404 for every org-bound role.
     let (foreign, f1) = app.org("Foreign");
     let (f2, _) = app.add_token(foreign.id, "two");
+    let doc = Api::new(&app).get("/openapi.json").await.body;
 
     for role in all.iter().copied().map(Some).chain([None]) {
         let label = role.map_or("anonymous", |r| r.as_str());
@@ -1195,6 +1203,7 @@ async fn the_role_matrix_of_section_4_holds_for_every_api_route() {
             ];
             for (method, path, body) in elsewhere {
                 let res = api.call(method.clone(), &path, body).await;
+                assert_documented(&doc, &method, &path, &res);
                 assert_eq!(
                     res.status.as_u16(),
                     404,
@@ -1225,6 +1234,7 @@ async fn the_role_matrix_of_section_4_holds_for_every_api_route() {
                 "{label}: {method} {path}: {}",
                 res.body
             );
+            assert_documented(&doc, &method, &path, &res);
             if expected >= 400 {
                 assert!(!res.code().is_empty(), "{label}: {method} {path}");
             }
@@ -1439,5 +1449,399 @@ async fn a_compressed_json_body_is_refused_with_a_clear_400() {
             .contains("uncompressed"),
         "{}",
         answer.body
+    );
+}
+
+/// The answer to a create is what was stored: an org named twice is one grant, and the
+/// answer says one, as the user's own session does afterwards.
+#[actix_web::test]
+async fn creating_a_user_answers_with_the_stored_grants_not_the_request() {
+    let app = TestApp::spawn().await;
+    let (acme, _) = app.org("Acme");
+    let (globex, _) = app.org("Globex");
+    let support = api_as(&app, "sam", Role::Support, &[]).await;
+
+    let viewer = support
+        .post(
+            "/support/users",
+            json!({ "username": "vic", "password": PASSWORD, "role": "org_viewer",
+                    "orgIds": [acme.id, acme.id] }),
+        )
+        .await;
+    let partner = support
+        .post(
+            "/support/users",
+            json!({ "username": "pat", "password": PASSWORD, "role": "partner_viewer",
+                    "orgIds": [globex.id, acme.id, globex.id] }),
+        )
+        .await;
+
+    assert_eq!(viewer.status, 201, "{}", viewer.body);
+    assert_eq!(viewer.body["orgIds"], json!([acme.id]));
+    assert_eq!(partner.status, 201, "{}", partner.body);
+    for (answer, username) in [(&viewer, "vic"), (&partner, "pat")] {
+        let id: Uuid = serde_json::from_value(answer.body["id"].clone()).unwrap();
+        let mut stored = db::users::org_ids(&mut app.conn(), id).unwrap();
+        stored.sort();
+        let mut answered: Vec<Uuid> =
+            serde_json::from_value(answer.body["orgIds"].clone()).unwrap();
+        answered.sort();
+        assert_eq!(answered, stored, "{username}");
+        let session = Api::new(&app);
+        let me = session.login(username, PASSWORD).await;
+        let mut seen: Vec<Uuid> = serde_json::from_value(me.body["orgIds"].clone()).unwrap();
+        seen.sort();
+        assert_eq!(seen, answered, "{username}");
+        assert_eq!(me.body["role"], answer.body["role"], "{username}");
+    }
+}
+
+/// R13: the API's `?search=` is the console's "Name starts with" (any case, literal), so the
+/// same text finds the same orgs through both.
+#[actix_web::test]
+async fn r13_org_search_is_the_same_name_prefix_rule_in_the_api_and_the_console() {
+    let app = TestApp::spawn().await;
+    for name in [
+        "Inc Alpha",
+        "incubator",
+        "INC Zulu",
+        "Big Inc",
+        "Acme Inc.",
+        "Zinc Works",
+        "In_c Ltd",
+    ] {
+        app.org(name);
+    }
+    let api = api_as(&app, "sue", Role::Support, &[]).await;
+    let console = app.login_as_support("sam").await;
+
+    for (text, expected) in [
+        ("Inc", &["INC Zulu", "Inc Alpha", "incubator"][..]),
+        (" inc ", &["INC Zulu", "Inc Alpha", "incubator"]),
+        ("inc a", &["Inc Alpha"]),
+        ("In_", &["In_c Ltd"]),
+        ("nc", &[]),
+    ] {
+        let q = encode(text);
+        let found = api.get(&format!("/support/orgs?search={q}")).await;
+        assert_eq!(found.status, 200, "{}", found.body);
+        let by_api: Vec<(String, String)> = found.body["orgs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                (
+                    o["id"].as_str().unwrap().to_owned(),
+                    o["name"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        let page = console.text(&format!("/support/orgs?q={q}")).await;
+        let by_console: Vec<String> = page
+            .split("<a href=\"/support/orgs/")
+            .skip(1)
+            .filter_map(|s| s.split('"').next())
+            .map(str::to_owned)
+            .collect();
+
+        let ids: Vec<String> = by_api.iter().map(|(id, _)| id.clone()).collect();
+        assert_eq!(ids, by_console, "{text:?}: the API and the console differ");
+        let mut names: Vec<&str> = by_api.iter().map(|(_, n)| n.as_str()).collect();
+        names.sort_by_key(|n| n.to_lowercase());
+        let mut want = expected.to_vec();
+        want.sort_by_key(|n| n.to_lowercase());
+        assert_eq!(names, want, "{text:?}");
+    }
+}
+
+fn encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// The parameter of `path`'s GET called `name`, as documented.
+fn documented_param(doc: &Value, path: &str, name: &str) -> Value {
+    doc["paths"][path]["get"]["parameters"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{path}: no parameters"))
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("{path}: no parameter {name}"))
+        .clone()
+}
+
+/// `?page=` counts from 1 on both paged routes: page 0 is refused, not quietly page 1, and
+/// the document says where it starts.
+#[actix_web::test]
+async fn page_zero_is_a_400_on_every_paged_route_as_documented() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.org("Acme");
+    let support = api_as(&app, "sam", Role::Support, &[]).await;
+    let admin = api_as(&app, "ada", Role::OrgAdmin, &[org.id]).await;
+    let doc = Api::new(&app).get("/openapi.json").await.body;
+
+    for (api, path) in [
+        (&support, "/auditLogs"),
+        (&admin, "/auditLogs"),
+        (&support, "/support/orgs"),
+    ] {
+        api.get(&format!("{path}?page=0"))
+            .await
+            .refused(400, "BAD_REQUEST");
+        let first = api.get(&format!("{path}?page=1")).await;
+        assert_eq!(first.status, 200, "{path}: {}", first.body);
+        assert_eq!(first.body["page"], 1);
+        let page = documented_param(&doc, &format!("{API}{path}"), "page");
+        assert_eq!(page["schema"]["minimum"], 1, "{path}: {page}");
+        assert!(
+            doc["paths"][format!("{API}{path}")]["get"]["responses"]
+                .get("400")
+                .is_some(),
+            "{path}: the 400 is documented"
+        );
+    }
+    // Who may not read the route hears that first.
+    admin
+        .get("/support/orgs?page=0")
+        .await
+        .refused(403, "FORBIDDEN");
+    Api::new(&app)
+        .get("/auditLogs?page=0")
+        .await
+        .refused(401, "UNAUTHORIZED");
+}
+
+/// A method a documented path does not offer is a 405 that names the ones it does, in the
+/// API's JSON; a path that does not exist stays a 404.
+#[actix_web::test]
+async fn a_wrong_method_on_an_api_path_is_405_json_with_allow() {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    let admin = api_as(&app, "ada", Role::OrgAdmin, &[org.id]).await;
+    let anonymous = Api::new(&app);
+    let doc = anonymous.get("/openapi.json").await.body;
+
+    let reveal = admin.get(&tok(org.id, token.id, "reveal")).await;
+    reveal.refused(405, "METHOD_NOT_ALLOWED");
+    assert_eq!(reveal.headers["allow"], "POST");
+    let patch = admin
+        .call(Method::PATCH, &tok(org.id, token.id, ""), Some(json!({})))
+        .await;
+    patch.refused(405, "METHOD_NOT_ALLOWED");
+    assert_eq!(patch.headers["allow"], "PUT, DELETE");
+    assert_eq!(app.tokens(org.id).len(), 1, "nothing happened");
+
+    // Every documented path, every other method, logged in or not.
+    let methods = ["GET", "POST", "PUT", "DELETE", "PATCH"];
+    let id = Uuid::new_v4().to_string();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let offered: Vec<&str> = methods
+            .iter()
+            .copied()
+            .filter(|m| item.get(m.to_lowercase()).is_some())
+            .collect();
+        let concrete = path
+            .trim_start_matches(API)
+            .replace("{id}", &id)
+            .replace("{tid}", &id);
+        for m in methods.iter().filter(|m| !offered.contains(m)) {
+            for api in [&admin, &anonymous] {
+                let res = api
+                    .call(Method::from_bytes(m.as_bytes()).unwrap(), &concrete, None)
+                    .await;
+                res.refused(405, "METHOD_NOT_ALLOWED");
+                assert_eq!(
+                    res.headers["allow"].to_str().unwrap(),
+                    offered.join(", "),
+                    "{m} {path}"
+                );
+            }
+        }
+    }
+
+    for path in ["/nowhere", "/sandboxApiTokens/", "/sandboxApiTokens/x/y/z"] {
+        admin.get(path).await.refused(404, "NOT_FOUND");
+        admin
+            .call(Method::PATCH, path, None)
+            .await
+            .refused(404, "NOT_FOUND");
+    }
+}
+
+/// The statuses the document gives `method` on the path `concrete` (ids filled in, query
+/// allowed) instantiates.
+fn documented_statuses(doc: &Value, method: &Method, concrete: &str) -> Vec<u16> {
+    let path = format!("{API}{}", concrete.split('?').next().unwrap());
+    let (_, item) = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(template, _)| {
+            let t: Vec<&str> = template.split('/').collect();
+            let p: Vec<&str> = path.split('/').collect();
+            t.len() == p.len()
+                && t.iter()
+                    .zip(&p)
+                    .all(|(t, p)| t == p || (t.starts_with('{') && !p.is_empty()))
+        })
+        .unwrap_or_else(|| panic!("{path} is not documented"));
+    item[method.as_str().to_lowercase()]["responses"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{method} {path} is not documented"))
+        .keys()
+        .map(|k| k.parse().unwrap())
+        .collect()
+}
+
+fn assert_documented(doc: &Value, method: &Method, concrete: &str, res: &Answer) {
+    let documented = documented_statuses(doc, method, concrete);
+    assert!(
+        documented.contains(&res.status.as_u16()),
+        "{method} {concrete} answered {} {}, the document lists only {documented:?}",
+        res.status,
+        res.body
+    );
+}
+
+/// What generated clients learn from the document: which routes need the session cookie
+/// (and may answer 401), and every status a route answers to the callers it meets, among
+/// them the 400 of a user of several orgs who does not name one.
+#[actix_web::test]
+async fn the_document_names_the_session_cookie_and_every_status_each_route_answers() {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    let (other, _) = app.org("Globex");
+    let anonymous = Api::new(&app);
+    let doc = anonymous.get("/openapi.json").await.body;
+
+    assert_eq!(
+        doc["components"]["securitySchemes"]["session"],
+        json!({ "type": "apiKey", "in": "cookie", "name": "sp_session",
+                "description": doc["components"]["securitySchemes"]["session"]["description"] })
+    );
+    for (method, path) in SPEC_ROUTES {
+        let op = &doc["paths"][path][method];
+        let public =
+            *path == "/api/v1/openapi.json" || (*method == "post" && path.ends_with("Session"));
+        if public {
+            assert!(op.get("security").is_none(), "{method} {path}: {op}");
+        } else {
+            assert_eq!(
+                op["security"],
+                json!([{ "session": [] }]),
+                "{method} {path}"
+            );
+            assert!(op["responses"].get("401").is_some(), "{method} {path}: 401");
+        }
+    }
+
+    let support = api_as(&app, "sam", Role::Support, &[]).await;
+    let partner = api_as(&app, "pat", Role::PartnerViewer, &[org.id, other.id]).await;
+    let viewer = api_as(&app, "vic", Role::OrgViewer, &[org.id]).await;
+    let admin = api_as(&app, "ada", Role::OrgAdmin, &[org.id]).await;
+    // The cases the document used to leave out, answered as documented.
+    for (api, path, status) in [
+        (&support, "/sandboxApiTokens".to_owned(), 400),
+        (&partner, "/sandboxApiTokens".to_owned(), 400),
+        (&support, "/sandbox/report/quota".to_owned(), 400),
+        (&partner, "/sandbox/report/quota".to_owned(), 400),
+        (
+            &support,
+            format!("/sandbox/report/quota?orgId={}", Uuid::new_v4()),
+            404,
+        ),
+        (
+            &admin,
+            format!("/sandbox/report/quota?orgId={}", other.id),
+            404,
+        ),
+        (&anonymous, "/sandbox/report/quota".to_owned(), 401),
+        (&anonymous, "/support/orgs".to_owned(), 401),
+    ] {
+        let res = api.get(&path).await;
+        assert_eq!(res.status.as_u16(), status, "{path}: {}", res.body);
+        assert_documented(&doc, &Method::GET, &path, &res);
+    }
+
+    // Every route, for callers who meet each kind of refusal: whatever they hear is listed.
+    let unknown = Uuid::new_v4();
+    let concrete = |path: &str, org: Uuid| {
+        let p = path.trim_start_matches(API);
+        let p = if p.starts_with("/sandboxApiTokens/") {
+            p.replace("{id}", &token.id.to_string())
+        } else {
+            p.replace("{id}", &org.to_string())
+        };
+        let p = p.replace("{tid}", &token.id.to_string());
+        if p.starts_with("/sandbox") {
+            format!("{p}?orgId={org}")
+        } else {
+            p
+        }
+    };
+    // Logging out ends the walk of each caller.
+    let mut routes = SPEC_ROUTES.to_vec();
+    routes.sort_by_key(|(m, p)| *m == "delete" && p.ends_with("Session"));
+    for (label, api, org_id) in [
+        ("anonymous", &anonymous, org.id),
+        ("viewer", &viewer, org.id),
+        ("partner", &partner, org.id),
+        ("support, unknown org", &support, unknown),
+        ("admin, other org", &admin, other.id),
+        ("admin", &admin, org.id),
+    ] {
+        for (method, path) in &routes {
+            let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let mut path = concrete(path, org_id);
+            if label == "partner" {
+                path = path.split('?').next().unwrap().to_owned();
+            }
+            let res = api.call(m.clone(), &path, Some(json!({}))).await;
+            assert_documented(&doc, &m, &path, &res);
+            assert!(res.status != 500, "{label}: {m} {path}");
+            // A browser's cross-site request (§6: no CSRF token, refused instead).
+            if m != Method::GET {
+                let res = Api::answer(
+                    api.request(m.clone(), &path)
+                        .header("Sec-Fetch-Site", "cross-site")
+                        .json(&json!({})),
+                )
+                .await;
+                res.refused(403, "FORBIDDEN");
+                assert_documented(&doc, &m, &path, &res);
+            }
+        }
+    }
+    // An oversized body is refused as documented wherever a body is read, by a caller who
+    // may take the action (the body is read after authorization).
+    let support = api_as(&app, "sue", Role::Support, &[]).await;
+    let admin = api_as(&app, "abe", Role::OrgAdmin, &[org.id]).await;
+    let big = "x".repeat(70 * 1024);
+    for (method, path) in SPEC_ROUTES {
+        if doc["paths"][path][method].get("requestBody").is_none() {
+            continue;
+        }
+        let api = if path.contains("/support/") {
+            &support
+        } else {
+            &admin
+        };
+        let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let path = concrete(path, org.id);
+        let res = api
+            .call(m.clone(), &path, Some(json!({ "name": big })))
+            .await;
+        res.refused(413, "PAYLOAD_TOO_LARGE");
+        assert_documented(&doc, &m, &path, &res);
+    }
+}
+
+/// Over https the cookie has the `__Host-` prefix, and the document says so.
+#[actix_web::test]
+async fn over_https_the_document_names_the_host_prefixed_session_cookie() {
+    let app = TestApp::spawn_with(|s| s.public_url = Some("https://portal.example".into())).await;
+    let doc = Api::new(&app).get("/openapi.json").await.body;
+    assert_eq!(
+        doc["components"]["securitySchemes"]["session"]["name"],
+        "__Host-sp_session"
     );
 }
