@@ -43,13 +43,6 @@ impl CurrentUser {
         self.role.sees_all_orgs() || self.org_ids.contains(&org_id)
     }
 
-    /// The org an event of this user belongs to, when there is exactly one.
-    pub fn single_org(&self) -> Option<Uuid> {
-        match self.org_ids.as_slice() {
-            [one] => Some(*one),
-            _ => None,
-        }
-    }
 }
 
 /// An id taken from a URL. An unparsable one names nothing: the same 404 as an unknown id or

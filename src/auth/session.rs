@@ -90,8 +90,8 @@ pub async fn log_out(
     user: &CurrentUser,
 ) -> Result<(), AppError> {
     let actor = user.actor();
-    let org = user.single_org();
-    state.db(move |c| users::logout(c, &actor, org)).await?;
+    let orgs = user.org_ids.clone();
+    state.db(move |c| users::logout(c, &actor, &orgs)).await?;
     session.purge();
     Ok(())
 }

@@ -106,17 +106,15 @@ pub fn authenticate(
     // Neither the throttle table nor the audit trail keeps a name as typed: it may be a password.
     let typed_key = keys.pseudonym(&typed.to_lowercase());
     actor.name = format!("unknown user {}", &typed_key[..12]);
-    let fail = |conn: &mut PgConnection, actor: &Actor, org_id, reason: &str| {
-        audit::record(
+    let fail = |conn: &mut PgConnection, actor: &Actor, orgs: &[Uuid], reason: &str| {
+        record_for_orgs(
             conn,
             actor,
-            Event {
-                org_id,
-                action: "LOGIN",
-                resource: None,
-                success: false,
-                details: json!({ "reason": reason }),
-            },
+            orgs,
+            "LOGIN",
+            None,
+            false,
+            json!({ "reason": reason }),
         )
     };
     let reserved = pool.get()?.transaction(|conn| {
@@ -127,7 +125,7 @@ pub fn authenticate(
             users::find_by_username(conn, &typed)?
         };
         // The same query for a name nobody has, so a known name does not answer more slowly.
-        let org_id = single_org(conn, user.as_ref().map_or(Uuid::nil(), |u| u.id))?;
+        let orgs = users::org_ids(conn, user.as_ref().map_or(Uuid::nil(), |u| u.id))?;
         if let Some(u) = &user {
             actor.name = u.username.clone();
         }
@@ -148,14 +146,14 @@ pub fn authenticate(
             None => key.clone(),
         };
         if let Some(wait) = users::reserve_attempt(conn, &bucket, backoff_secs)? {
-            fail(conn, &actor, org_id, "throttled")?;
+            fail(conn, &actor, &orgs, "throttled")?;
             return Ok::<_, AppError>(Err(LoginFailure::Throttled {
                 retry_after: wait.unsigned_abs(),
             }));
         }
-        Ok(Ok((user, org_id, key, bucket, known_device)))
+        Ok(Ok((user, orgs, key, bucket, known_device)))
     })?;
-    let (user, org_id, key, bucket, known_device) = match reserved {
+    let (user, orgs, key, bucket, known_device) = match reserved {
         Ok(found) => found,
         Err(throttled) => return Ok(Err(throttled)),
     };
@@ -172,50 +170,53 @@ pub fn authenticate(
             // Only the bucket this attempt used: a login from a known browser must not hand an
             // attacker who is guessing elsewhere a fresh set of free attempts.
             users::clear_failures(conn, &bucket)?;
-            audit::record(
-                conn,
-                &actor,
-                Event {
-                    org_id,
-                    action: "LOGIN",
-                    resource: None,
-                    success: true,
-                    details: json!({}),
-                },
-            )?;
+            record_for_orgs(conn, &actor, &orgs, "LOGIN", None, true, json!({}))?;
             let nonce = known_device.map_or_else(new_device_nonce, str::to_owned);
             let device = format!("{nonce}.{}", keys.device_mac(&key, &nonce));
             Ok(Ok(LoggedIn { user, role, device }))
         }
         _ => {
-            fail(conn, &actor, org_id, "bad credentials")?;
+            fail(conn, &actor, &orgs, "bad credentials")?;
             Ok(Err(LoginFailure::BadCredentials))
         }
     })
 }
 
-fn single_org(conn: &mut PgConnection, user_id: Uuid) -> QueryResult<Option<Uuid>> {
-    let ids = users::org_ids(conn, user_id)?;
-    Ok(if ids.len() == 1 { Some(ids[0]) } else { None })
-}
-
-pub fn logout(
+/// One audit row per organization the user belongs to, so each org's log shows the event (a
+/// partner's login appears in the log of every org they see); a user of no org (support, or a
+/// name nobody has) gets one row without an org.
+fn record_for_orgs(
     conn: &mut PgConnection,
     actor: &Actor,
-    org_id: Option<Uuid>,
+    orgs: &[Uuid],
+    action: &'static str,
+    resource: Option<(Uuid, &str)>,
+    success: bool,
+    details: serde_json::Value,
 ) -> Result<(), AppError> {
-    audit::record(
-        conn,
-        actor,
-        Event {
-            org_id,
-            action: "LOGOUT",
-            resource: None,
-            success: true,
-            details: json!({}),
-        },
-    )?;
+    for org in orgs
+        .iter()
+        .copied()
+        .map(Some)
+        .chain(orgs.is_empty().then_some(None))
+    {
+        audit::record(
+            conn,
+            actor,
+            Event {
+                org_id: org,
+                action,
+                resource,
+                success,
+                details: details.clone(),
+            },
+        )?;
+    }
     Ok(())
+}
+
+pub fn logout(conn: &mut PgConnection, actor: &Actor, orgs: &[Uuid]) -> Result<(), AppError> {
+    record_for_orgs(conn, actor, orgs, "LOGOUT", None, true, json!({}))
 }
 
 /// Creates a user: support users have no org; partner viewers one or more; others exactly one.
@@ -405,23 +406,6 @@ fn audit_user_event(
     user: &User,
     details: serde_json::Value,
 ) -> Result<(), AppError> {
-    for org in orgs
-        .iter()
-        .copied()
-        .map(Some)
-        .chain(orgs.is_empty().then_some(None))
-    {
-        audit::record(
-            conn,
-            actor,
-            Event {
-                org_id: org,
-                action,
-                resource: Some((user.id, &user.username)),
-                success: true,
-                details: details.clone(),
-            },
-        )?;
-    }
-    Ok(())
+    let resource = Some((user.id, user.username.as_str()));
+    record_for_orgs(conn, actor, orgs, action, resource, true, details)
 }

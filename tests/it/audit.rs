@@ -252,3 +252,25 @@ async fn the_empty_audit_table_spans_the_columns_each_viewer_sees() {
             .contains(r#"<td colspan="9">No events match."#)
     );
 }
+
+/// A partner's login and logout appear in the log of every org they see, not only in support's.
+#[actix_web::test]
+async fn a_partners_login_shows_in_each_of_their_orgs_logs() {
+    let app = TestApp::spawn().await;
+    let (acme, _) = app.org("Acme");
+    let (globex, _) = app.org("Globex");
+    let partner = app
+        .login_as("pat", Role::PartnerViewer, &[acme.id, globex.id])
+        .await;
+    partner.post_form("/logout", &[]).await;
+    for org in [acme.id, globex.id] {
+        let admin = app
+            .login_as(&format!("admin-{org}"), Role::OrgAdmin, &[org])
+            .await;
+        let log = admin.text("/admin/audit-log?user=pat").await;
+        assert!(
+            log.contains("LOGIN") && log.contains("LOGOUT"),
+            "{org}: {log}"
+        );
+    }
+}
