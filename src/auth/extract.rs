@@ -42,7 +42,6 @@ impl CurrentUser {
     pub fn may_see(&self, org_id: Uuid) -> bool {
         self.role.sees_all_orgs() || self.org_ids.contains(&org_id)
     }
-
 }
 
 /// An id taken from a URL. An unparsable one names nothing: the same 404 as an unknown id or

@@ -127,8 +127,11 @@ pub fn list(
     limit: i64,
 ) -> QueryResult<Vec<EventRow>> {
     let mut q = audit_events::table.into_boxed();
-    if let Some(ids) = orgs {
-        q = q.filter(audit_events::org_id.eq_any(ids.to_vec()));
+    match orgs {
+        // As in `page`: an equality reads one org's events in order from its index.
+        Some([one]) => q = q.filter(audit_events::org_id.eq(*one)),
+        Some(ids) => q = q.filter(audit_events::org_id.eq_any(ids.to_vec())),
+        None => {}
     }
     if let Some(a) = action {
         q = q.filter(audit_events::action.eq(a.to_owned()));
@@ -214,8 +217,12 @@ pub fn page(
 ) -> QueryResult<Vec<EventRow>> {
     use audit_events as a;
     let mut q = a::table.into_boxed();
-    if let Some(ids) = &f.orgs {
-        q = q.filter(a::org_id.eq_any(ids.clone()));
+    match f.orgs.as_deref() {
+        // An equality, not `= ANY`: PostgreSQL then reads that org's events already in order
+        // from an (org_id, …) index instead of walking every org's events and filtering.
+        Some([one]) => q = q.filter(a::org_id.eq(*one)),
+        Some(ids) => q = q.filter(a::org_id.eq_any(ids.to_vec())),
+        None => {}
     }
     if let Some(action) = &f.action {
         q = q.filter(a::action.eq(action.clone()));
@@ -231,10 +238,16 @@ pub fn page(
         q = q.filter(a::occurred_at.lt(until));
     }
     if let Some((t, id)) = before {
+        // A row comparison is an index bound; the equivalent OR was a filter, so every page
+        // re-read all newer events and a full CSV export was quadratic.
         q = q.filter(
-            a::occurred_at
-                .lt(t)
-                .or(a::occurred_at.eq(t).and(a::id.lt(id))),
+            diesel::dsl::sql::<diesel::sql_types::Bool>(
+                "(audit_events.occurred_at, audit_events.id) < (",
+            )
+            .bind::<diesel::sql_types::Timestamptz, _>(t)
+            .sql(", ")
+            .bind::<diesel::sql_types::BigInt, _>(id)
+            .sql(")"),
         );
     }
     q.order((a::occurred_at.desc(), a::id.desc()))

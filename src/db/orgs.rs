@@ -223,10 +223,15 @@ pub fn page_after(
         q = q.filter(lower(o::name).like(name_prefix(p)));
     }
     if let Some((name, id)) = after {
+        // A row comparison is an index bound on (name, id); the equivalent OR was a filter.
         q = q.filter(
-            o::name
-                .gt(name.to_owned())
-                .or(o::name.eq(name.to_owned()).and(o::id.gt(id))),
+            diesel::dsl::sql::<diesel::sql_types::Bool>(
+                "(organizations.name, organizations.id) > (",
+            )
+            .bind::<diesel::sql_types::Text, _>(name.to_owned())
+            .sql(", ")
+            .bind::<diesel::sql_types::Uuid, _>(id)
+            .sql(")"),
         );
     }
     q.order((o::name.asc(), o::id.asc()))

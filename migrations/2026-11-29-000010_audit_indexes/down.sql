@@ -1,0 +1,4 @@
+DROP INDEX audit_events_actor_time_idx;
+DROP INDEX audit_events_org_action_time_idx;
+DROP INDEX audit_events_action_time_idx;
+DROP INDEX audit_events_null_chain_idx;
