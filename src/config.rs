@@ -51,13 +51,16 @@ pub struct ServerArgs {
     #[arg(long, env = "SUBMISSION_MAX_BYTES", default_value_t = crate::submission::DEFAULT_MAX_BYTES, global = true)]
     pub submission_max_bytes: usize,
     /// Audit events older than this many days are purged (SPEC §7).
-    #[arg(long, env = "AUDIT_RETENTION_DAYS", default_value_t = 180, value_parser = clap::value_parser!(i64).range(1..), global = true)]
+    #[arg(long, env = "AUDIT_RETENTION_DAYS", default_value_t = 180, value_parser = clap::value_parser!(i64).range(1..=36_500), global = true)]
     pub audit_retention_days: i64,
     /// Idle session timeout in minutes.
     #[arg(
         long,
         env = "SESSION_IDLE_MINUTES",
         default_value_t = 30,
+        // Up to a week: beyond that an idle session is no longer a session, and huge values
+        // overflowed the expiry arithmetic at login.
+        value_parser = clap::value_parser!(i64).range(1..=10_080),
         global = true
     )]
     pub session_idle_minutes: i64,
@@ -66,6 +69,7 @@ pub struct ServerArgs {
         long,
         env = "SESSION_ABSOLUTE_HOURS",
         default_value_t = 12,
+        value_parser = clap::value_parser!(i64).range(1..=720),
         global = true
     )]
     pub session_absolute_hours: i64,
@@ -114,9 +118,10 @@ pub struct Settings {
 
 impl Settings {
     pub fn https(&self) -> bool {
-        self.public_url
-            .as_deref()
-            .is_some_and(|u| u.starts_with("https://"))
+        self.public_url.as_deref().is_some_and(|u| {
+            u.get(..8)
+                .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+        })
     }
 }
 
@@ -127,8 +132,9 @@ pub const MIN_SECRET_LEN: usize = 32;
 pub fn load_secret(given: Option<&str>, data_dir: &std::path::Path) -> anyhow::Result<Secret> {
     if let Some(k) = given {
         anyhow::ensure!(
-            k.len() >= MIN_SECRET_LEN,
-            "SECRET_KEY must be at least {MIN_SECRET_LEN} characters long"
+            k.trim().chars().count() >= MIN_SECRET_LEN,
+            "SECRET_KEY must be at least {MIN_SECRET_LEN} characters long (not counting spaces \
+             around it)"
         );
         return Ok(Secret(k.to_owned()));
     }

@@ -358,7 +358,13 @@ pub fn change_role(
         })?;
         let mut before = users::org_ids(conn, user.id)?;
         before.sort();
-        let mut after = orgs.map_or_else(|| before.clone(), <[Uuid]>::to_vec);
+        // Without --org the orgs are kept, except for support, who sees every org and keeps
+        // none (otherwise nobody with orgs could ever become support).
+        let mut after = match orgs {
+            Some(given) => given.to_vec(),
+            None if role == Role::Support => Vec::new(),
+            None => before.clone(),
+        };
         after.sort();
         after.dedup();
         check_membership(role, &after)?;

@@ -267,6 +267,8 @@ async fn changing_a_role_ends_the_users_sessions_at_once() {
             "alice",
             "--role",
             "support",
+            "--org",
+            &o1,
         ],
         None,
     );
@@ -283,6 +285,26 @@ async fn changing_a_role_ends_the_users_sessions_at_once() {
         .filter(|a| a.0 == "CHANGE_ROLE")
         .count();
     assert_eq!(changes, 1 + 2, "one row per org touched by each change");
+
+    // Support without --org: the orgs go (support sees every org), rather than a refusal that
+    // made support unreachable for anyone with orgs.
+    let out = cli(
+        &app.db.url,
+        &[
+            "user",
+            "set-role",
+            "--username",
+            "alice",
+            "--role",
+            "support",
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Each row says what the role was, not only what it became.
     let dump = app.audit_dump();
     assert!(
