@@ -29,7 +29,13 @@ pub enum Command {
     /// Run the portal and the Submission API (the default).
     Serve,
     /// Seed a demo organization with a user of every role, print the logins, and serve.
-    Demo,
+    Demo {
+        /// Seed a database given by DATABASE_URL too. demo gives the users named admin, viewer,
+        /// connector, partner and support new passwords and ends their sessions, so by default
+        /// it runs only on the private database.
+        #[arg(long)]
+        on_this_database: bool,
+    },
     /// Apply the embedded migrations and exit.
     Migrate,
     /// Organizations.
@@ -133,11 +139,24 @@ pub fn database(args: &ServerArgs) -> anyhow::Result<Database> {
             _cluster: None,
         });
     }
-    let cluster = match PrivateCluster::start(&args.data_dir.join("postgres")) {
+    let dir = args.data_dir.join("postgres");
+    let cluster = match PrivateCluster::start(&dir) {
         Ok(c) => c,
+        // Only the documented case moves the database: run as root, where the postgres user
+        // (who must run the server) may not reach the data directory, typically a checkout
+        // under /root. Any other failure (a data directory that cannot be written, a file in
+        // its place) is the operator's to see, not a database quietly made under /tmp.
+        Err(first)
+            if crate::pgcluster::effective_uid().ok() != Some(0)
+                || std::fs::create_dir_all(&args.data_dir).is_err() =>
+        {
+            return Err(first.context(format!(
+                "DATABASE_URL is not set and the private PostgreSQL cluster could not start in {}",
+                dir.display()
+            )));
+        }
         Err(first) => {
-            // Typically a checkout under /root run as root: the postgres user, who must run the
-            // server, cannot reach it. A directory under /tmp always works.
+            // A directory under /tmp always works.
             let fallback = std::env::temp_dir().join(format!(
                 "sandbox-portal-{}",
                 &hex::encode(crate::domain::token::hmac_sha256(
@@ -188,7 +207,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let db = database(&cli.server)?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings(&cli.server, &db.url)?, &cli.server.bind, None).await,
-        Command::Demo => {
+        Command::Demo { on_this_database } => {
+            anyhow::ensure!(
+                cli.server.database_url.is_none() || on_this_database,
+                "demo resets the passwords of the users named admin, viewer, connector, partner \
+                 and support: it runs on the private database only (unset DATABASE_URL), or add \
+                 --on-this-database if this database is a demo"
+            );
+            // Before seeding: a second demo on a busy port would otherwise reset the passwords
+            // the first one printed, and then fail.
+            std::net::TcpListener::bind(&cli.server.bind)
+                .with_context(|| format!("cannot listen on {}", cli.server.bind))?;
             let settings = settings(&cli.server, &db.url)?;
             let keys = TokenKeys::derive(settings.secret_key.expose().as_bytes());
             let url = db.url.clone();
@@ -217,6 +246,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .transpose()
                 .map_err(cli_error)?;
             let mut conn = migrated_conn(&db.url)?;
+            db::check_secret_key(&mut conn, &keys)?;
             let new = NewOrg {
                 name: &name,
                 cloud: &cloud,
@@ -362,6 +392,7 @@ pub const DEMO_ORG: &str = "Acme Corp";
 pub fn seed_demo(url: &str, keys: &TokenKeys) -> anyhow::Result<Vec<(String, Role, String)>> {
     use diesel::prelude::*;
     let mut conn = migrated_conn(url)?;
+    db::check_secret_key(&mut conn, keys)?;
     let actor = Actor::cli();
     let org_for = |name: &str, cloud: &str, conn: &mut PgConnection| -> anyhow::Result<Uuid> {
         if let Some(org) = db::orgs::find_by_name(conn, name)? {

@@ -389,7 +389,7 @@ fn on_path(name: &str) -> Option<PathBuf> {
 }
 
 /// /proc first, because it needs no helper process; `id -u` for systems without it.
-fn effective_uid() -> Result<u32> {
+pub fn effective_uid() -> Result<u32> {
     if let Ok(status) = fs::read_to_string("/proc/self/status") {
         let euid = status
             .lines()

@@ -32,11 +32,13 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let url = settings.database_url.expose().to_owned();
         let pool_size = settings.pool_size;
+        let keys = TokenKeys::derive(settings.secret_key.expose().as_bytes());
         let pool = web::block(move || -> anyhow::Result<DbPool> {
             db::ensure_database(&url)?;
             let pool = db::build_pool(&url, pool_size)?;
             let mut conn = pool.get().context("could not get a database connection")?;
             db::run_migrations(&mut conn)?;
+            db::check_secret_key(&mut conn, &keys)?;
             Ok(pool)
         })
         .await??;

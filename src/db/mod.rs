@@ -36,6 +36,29 @@ pub fn run_migrations(conn: &mut PgConnection) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Every process on one database must use the same SECRET_KEY: a token sealed under another
+/// key can never be revealed, and its value never matches. The first process records its key's
+/// fingerprint; a process with another key is refused before it writes anything.
+pub fn check_secret_key(
+    conn: &mut PgConnection,
+    keys: &crate::domain::token::TokenKeys,
+) -> anyhow::Result<()> {
+    use schema::secret_key_check as k;
+    diesel::insert_into(k::table)
+        .values(k::fingerprint.eq(keys.fingerprint()))
+        .on_conflict_do_nothing()
+        .execute(conn)?;
+    let recorded: String = k::table.select(k::fingerprint).first(conn)?;
+    anyhow::ensure!(
+        recorded == keys.fingerprint(),
+        "SECRET_KEY is not the key this database's tokens were sealed with (key fingerprint \
+         {} expected, {} given): start every process on this database with the same SECRET_KEY",
+        &recorded[..12],
+        &keys.fingerprint()[..12]
+    );
+    Ok(())
+}
+
 /// Creates the database named in `database_url` if it does not exist yet (SPEC §9).
 pub fn ensure_database(database_url: &str) -> anyhow::Result<()> {
     if PgConnection::establish(database_url).is_ok() {

@@ -75,6 +75,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    secret_key_check (id) {
+        id -> Bool,
+        fingerprint -> Text,
+        recorded_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     submissions (id) {
         id -> Int8,
         org_id -> Uuid,
@@ -140,6 +148,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     org_daily_usage,
     organizations,
     sandbox_api_tokens,
+    secret_key_check,
     submissions,
     token_daily_usage,
     user_orgs,

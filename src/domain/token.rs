@@ -80,6 +80,7 @@ pub struct TokenKeys {
     digest_key: [u8; 32],
     pseudonym_key: [u8; 32],
     device_key: [u8; 32],
+    fingerprint: String,
 }
 
 impl TokenKeys {
@@ -88,11 +89,13 @@ impl TokenKeys {
         let digest_key = derive_subkey(secret, b"sandbox-portal token digest v1");
         let pseudonym_key = derive_subkey(secret, b"sandbox-portal pseudonyms v1");
         let device_key = derive_subkey(secret, b"sandbox-portal login devices v1");
+        let fingerprint = hex::encode(derive_subkey(secret, b"sandbox-portal key fingerprint v1"));
         TokenKeys {
             cipher: Aes256Gcm::new(&enc_key.into()),
             digest_key,
             pseudonym_key,
             device_key,
+            fingerprint,
         }
     }
 
@@ -100,6 +103,11 @@ impl TokenKeys {
     /// which may well be a password typed in the wrong box).
     pub fn pseudonym(&self, text: &str) -> String {
         hex::encode(hmac_sha256(&self.pseudonym_key, text.as_bytes()))
+    }
+
+    /// Tells keys apart without telling anything about them (see `db::check_secret_key`).
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
     }
 
     /// Binds a browser's login-device nonce to one account (given by its pseudonym).

@@ -337,3 +337,66 @@ async fn org_create_refuses_subscription_days_outside_1_to_3650_without_a_panic(
             .is_none()
     );
 }
+
+/// demo gives the users named admin, support… new passwords: on a database named by
+/// DATABASE_URL it refuses unless told this database is a demo, and touches nothing.
+#[actix_web::test]
+async fn demo_refuses_a_shared_database_unless_told_it_is_a_demo() {
+    let app = TestApp::spawn().await;
+    app.user("support", Role::Support, &[]);
+    let out = cli(&app.db.url, &["demo", "--bind", "127.0.0.1:0"], None);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--on-this-database"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut b = app.client();
+    assert_eq!(
+        b.login("support", PASSWORD).await.status(),
+        303,
+        "password kept"
+    );
+}
+
+/// A process with another SECRET_KEY would seal tokens that never work: refused at start,
+/// before it writes anything.
+#[actix_web::test]
+async fn a_different_secret_key_is_refused_before_anything_is_written() {
+    let app = TestApp::spawn().await;
+    let out = Command::new(env!("CARGO_BIN_EXE_sandbox-portal"))
+        .args([
+            "org",
+            "create",
+            "--name",
+            "Other Key Org",
+            "--subscription-days",
+            "30",
+        ])
+        .env("DATABASE_URL", &app.db.url)
+        .env("SECRET_KEY", "another-secret-key-another-secret-key-0123")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run the binary");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("same SECRET_KEY"), "{stderr}");
+    use diesel::prelude::*;
+    let orgs: i64 = db::schema::organizations::table
+        .filter(db::schema::organizations::name.eq("Other Key Org"))
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert_eq!(orgs, 0);
+    // The right key still works.
+    let out = cli(
+        &app.db.url,
+        &["org", "create", "--name", "Same Key Org"],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
