@@ -226,13 +226,15 @@ async fn healthz() -> HttpResponse {
 
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     use diesel::RunQueryDsl;
-    let ok = state
-        .db(|c| {
-            diesel::sql_query("SELECT 1").execute(c)?;
-            Ok(())
-        })
-        .await
-        .is_ok();
+    let pool = state.pool.clone();
+    // Answered within a probe's usual timeout, not after the pool's full wait for a connection.
+    let ok = web::block(move || -> anyhow::Result<()> {
+        let mut c = pool.get_timeout(std::time::Duration::from_secs(2))?;
+        diesel::sql_query("SELECT 1").execute(&mut c)?;
+        Ok(())
+    })
+    .await
+    .is_ok_and(|r| r.is_ok());
     if ok {
         HttpResponse::Ok().content_type("text/plain").body("ready")
     } else {

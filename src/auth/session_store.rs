@@ -53,9 +53,17 @@ where
 impl SessionStore for PgSessionStore {
     async fn load(&self, key: &SessionKey) -> Result<Option<State>, LoadError> {
         let hash = id_hash(key.as_ref());
-        let row = blocking(&self.pool, move |c| Ok(db::sessions::load(c, &hash)?))
-            .await
-            .map_err(LoadError::Other)?;
+        let row = match blocking(&self.pool, move |c| Ok(db::sessions::load(c, &hash)?)).await {
+            Ok(row) => row,
+            // The database is unreachable. An error here would escape every middleware as a
+            // bare 500 without the security headers or a body; no session instead makes the
+            // request an anonymous one, refused (401) in the portal's own words and headers.
+            // The session row is untouched and works again once the database is back.
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "could not load a session");
+                return Ok(None);
+            }
+        };
         match row {
             None => Ok(None),
             Some(v) => serde_json::from_value(v)

@@ -26,6 +26,10 @@ pub fn build_pool(database_url: &str, max_size: u32) -> anyhow::Result<DbPool> {
     Pool::builder()
         .max_size(max_size)
         .connection_timeout(std::time::Duration::from_secs(10))
+        // Failures surface (and are logged once, with their request) where a connection was
+        // wanted; r2d2's own handler logged every retry of every pool slot while the database
+        // was down.
+        .error_handler(Box::new(diesel::r2d2::NopErrorHandler))
         .build(ConnectionManager::new(database_url))
         .context("could not connect to the database")
 }
