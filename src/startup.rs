@@ -82,6 +82,12 @@ impl Application {
             writer,
             submission_max_bytes: settings.submission_max_bytes,
             https: settings.https(),
+            public_url: settings
+                .public_url
+                .as_deref()
+                .map(url::Url::parse)
+                .transpose()
+                .context("PUBLIC_URL is not a URL")?,
         });
 
         let https = settings.https();

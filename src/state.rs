@@ -17,6 +17,9 @@ pub struct AppState {
     pub submission_max_bytes: usize,
     /// Served over https (PUBLIC_URL): Secure, `__Host-` cookies.
     pub https: bool,
+    /// PUBLIC_URL, parsed: its origin is this site's even when a proxy in front rewrites the
+    /// Host header.
+    pub public_url: Option<url::Url>,
 }
 
 impl AppState {

@@ -252,6 +252,18 @@ fn same_site(req: &ServiceRequest) -> bool {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return true;
     };
+    // Behind a TLS-terminating proxy the Host header may be the proxy's upstream name; the
+    // public URL is this site's origin all the same.
+    let public = req
+        .app_data::<web::Data<crate::state::AppState>>()
+        .and_then(|s| s.public_url.as_ref().map(url::Url::origin));
+    if let (Some(public), Some(given)) = (
+        public,
+        origin.to_str().ok().and_then(|o| url::Url::parse(o).ok()),
+    ) && given.origin() == public
+    {
+        return true;
+    }
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())

@@ -1845,3 +1845,26 @@ async fn over_https_the_document_names_the_host_prefixed_session_cookie() {
         "__Host-sp_session"
     );
 }
+
+/// Behind a TLS-terminating proxy the Host header is the proxy's upstream name: a browser
+/// request from PUBLIC_URL's origin is this site's, and another origin is still refused.
+#[actix_web::test]
+async fn behind_a_proxy_the_public_urls_origin_is_same_site() {
+    let app =
+        TestApp::spawn_with(|s| s.public_url = Some("https://portal.example.com".into())).await;
+    let (org, _) = app.org("Acme");
+    app.user("alice", Role::OrgAdmin, &[org.id]);
+    let login = |origin: &'static str| {
+        Api::answer(
+            Api::new(&app)
+                .request(Method::POST, "/authenticatedSession")
+                .header("Origin", origin)
+                .header("Sec-Fetch-Site", "same-origin")
+                .json(&json!({ "username": "alice", "password": PASSWORD })),
+        )
+    };
+    assert_eq!(login("https://portal.example.com").await.status, 200);
+    login("https://evil.example")
+        .await
+        .refused(403, "FORBIDDEN");
+}
