@@ -270,6 +270,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 )
                 .map_err(cli_error)?;
                 println!("{}", value.expose());
+            } else if show_token {
+                eprintln!("no token: an organization without a subscription gets none (R2)");
             }
             Ok(())
         }
@@ -355,8 +357,11 @@ async fn serve(
     bind: &str,
     logins: Option<Vec<(String, Role, String)>>,
 ) -> anyhow::Result<()> {
+    let public_url = settings.public_url.clone();
     let app = Application::build(settings).await?;
-    let url = format!("http://{}:{}", host_of(bind), app.port());
+    let url = public_url
+        .map(|u| u.trim_end_matches('/').to_owned())
+        .unwrap_or_else(|| format!("http://{}:{}", host_of(bind), app.port()));
     println!("\nSandbox Portal is running at {url}/login");
     if let Some(logins) = logins {
         println!("\nDemo logins (passwords are new on every `demo` run):");

@@ -189,6 +189,14 @@ impl PrivateCluster {
                         Ok(status) => status.to_string(),
                         Err(e) => format!("could not be waited for: {e}"),
                     };
+                    // Said at once: every request needing the database fails from now on, and
+                    // nothing else would say why.
+                    if !thread_exit
+                        .stopping
+                        .load(std::sync::atomic::Ordering::SeqCst)
+                    {
+                        tracing::error!(%status, "the private PostgreSQL server exited unexpectedly; restart the portal");
+                    }
                     thread_exit.set(status);
                 }
             })
@@ -255,6 +263,10 @@ impl PrivateCluster {
         let Some(server) = self.server.take() else {
             return;
         };
+        server
+            .exit
+            .stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         if server.exit.status().is_none() {
             signal(server.pid, "INT");
             if server.exit.wait(STOP_TIMEOUT).is_none() {
@@ -270,7 +282,14 @@ impl PrivateCluster {
                 }
             }
         }
-        tracing::info!(dir = %self.dir.display(), "stopped private PostgreSQL cluster");
+        match server.exit.status() {
+            Some(_) => {
+                tracing::info!(dir = %self.dir.display(), "stopped private PostgreSQL cluster")
+            }
+            None => {
+                tracing::warn!(dir = %self.dir.display(), pid = server.pid, "the private PostgreSQL cluster did not stop")
+            }
+        }
     }
 }
 
@@ -285,6 +304,8 @@ impl Drop for PrivateCluster {
 struct ExitSignal {
     status: Mutex<Option<String>>,
     changed: Condvar,
+    /// We asked it to stop: its exit is expected, not news.
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 impl ExitSignal {
