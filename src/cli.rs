@@ -337,6 +337,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let password = match std::env::var("SANDBOX_PORTAL_PASSWORD") {
                 Ok(p) => p,
                 Err(_) => {
+                    use std::io::IsTerminal;
+                    // A person at a terminal is told what is awaited (it is shown as typed:
+                    // SANDBOX_PORTAL_PASSWORD or a pipe keeps it off the screen).
+                    if std::io::stdin().is_terminal() {
+                        eprint!("Password for {username} (shown as typed; Enter to finish): ");
+                    }
                     let mut line = String::new();
                     std::io::stdin().read_line(&mut line)?;
                     line.trim_end_matches(['\r', '\n']).to_owned()
