@@ -148,7 +148,8 @@ pub fn database(args: &ServerArgs) -> anyhow::Result<Database> {
         // its place) is the operator's to see, not a database quietly made under /tmp.
         Err(first)
             if crate::pgcluster::effective_uid().ok() != Some(0)
-                || std::fs::create_dir_all(&args.data_dir).is_err() =>
+                || std::fs::create_dir_all(&args.data_dir).is_err()
+                || reachable_by_others(&args.data_dir) =>
         {
             return Err(first.context(format!(
                 "DATABASE_URL is not set and the private PostgreSQL cluster could not start in {}",
@@ -178,7 +179,21 @@ pub fn database(args: &ServerArgs) -> anyhow::Result<Database> {
     })
 }
 
+/// Whether a user other than the owner (postgres, when we are root) can get to `dir`: every
+/// directory on the way must let others through. If so, a failed start has another cause.
+fn reachable_by_others(dir: &std::path::Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(dir) = dir.canonicalize() else {
+        return false;
+    };
+    dir.ancestors()
+        .all(|d| std::fs::metadata(d).is_ok_and(|m| m.permissions().mode() & 0o001 != 0))
+}
+
 pub fn settings(args: &ServerArgs, database_url: &str) -> anyhow::Result<Settings> {
+    if let Some(u) = &args.public_url {
+        url::Url::parse(u).with_context(|| format!("PUBLIC_URL {u:?} is not a URL"))?;
+    }
     Ok(Settings {
         database_url: crate::config::Secret::new(database_url.to_owned()),
         bind: args.bind.clone(),

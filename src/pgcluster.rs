@@ -191,9 +191,12 @@ impl PrivateCluster {
                     };
                     // Said at once: every request needing the database fails from now on, and
                     // nothing else would say why.
-                    if !thread_exit
-                        .stopping
+                    if thread_exit
+                        .started
                         .load(std::sync::atomic::Ordering::SeqCst)
+                        && !thread_exit
+                            .stopping
+                            .load(std::sync::atomic::Ordering::SeqCst)
                     {
                         tracing::error!(%status, "the private PostgreSQL server exited unexpectedly; restart the portal");
                     }
@@ -238,6 +241,8 @@ impl PrivateCluster {
             }
             delay = (delay * 2).min(Duration::from_millis(200));
         }
+        exit.started
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         tracing::info!(dir = %cluster.dir.display(), pid, "started private PostgreSQL cluster");
         Ok(cluster)
     }
@@ -304,6 +309,8 @@ impl Drop for PrivateCluster {
 struct ExitSignal {
     status: Mutex<Option<String>>,
     changed: Condvar,
+    /// It was up and serving: only then is an exit news (a failed start says why itself).
+    started: std::sync::atomic::AtomicBool,
     /// We asked it to stop: its exit is expected, not news.
     stopping: std::sync::atomic::AtomicBool,
 }

@@ -106,11 +106,18 @@ pub fn authenticate(
     // Neither the throttle table nor the audit trail keeps a name as typed: it may be a password.
     let typed_key = keys.pseudonym(&typed.to_lowercase());
     actor.name = format!("unknown user {}", &typed_key[..12]);
+    // A refused login is one row whoever was named (its org when there is exactly one): one
+    // row per org would let anyone multiply audit writes by guessing a partner's name, and the
+    // extra work would tell partner accounts from unknown names.
     let fail = |conn: &mut PgConnection, actor: &Actor, orgs: &[Uuid], reason: &str| {
+        let only = match orgs {
+            [one] => vec![*one],
+            _ => Vec::new(),
+        };
         record_for_orgs(
             conn,
             actor,
-            orgs,
+            &only,
             "LOGIN",
             None,
             false,
@@ -194,6 +201,10 @@ fn record_for_orgs(
     success: bool,
     details: serde_json::Value,
 ) -> Result<(), AppError> {
+    // In one order for everyone: each row takes its org's audit-chain lock until commit.
+    let mut orgs = orgs.to_vec();
+    orgs.sort_unstable();
+    orgs.dedup();
     for org in orgs
         .iter()
         .copied()

@@ -344,7 +344,25 @@ async fn org_create_refuses_subscription_days_outside_1_to_3650_without_a_panic(
 async fn demo_refuses_a_shared_database_unless_told_it_is_a_demo() {
     let app = TestApp::spawn().await;
     app.user("support", Role::Support, &[]);
-    let out = cli(&app.db.url, &["demo", "--bind", "127.0.0.1:0"], None);
+    // Bounded: without the guard, demo would seed and then serve until killed.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sandbox-portal"))
+        .args(["demo", "--bind", "127.0.0.1:0"])
+        .env("DATABASE_URL", &app.db.url)
+        .env("SECRET_KEY", SECRET)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the binary");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("demo did not refuse the shared database: it kept running");
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let out = child.wait_with_output().expect("binary output");
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("--on-this-database"),
@@ -388,6 +406,21 @@ async fn a_different_secret_key_is_refused_before_anything_is_written() {
         .get_result(&mut app.conn())
         .unwrap();
     assert_eq!(orgs, 0);
+    // A database from before the check (nothing recorded yet) records only a key that opens
+    // its tokens.
+    app.org("Acme");
+    diesel::delete(db::schema::secret_key_check::table)
+        .execute(&mut app.conn())
+        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sandbox-portal"))
+        .args(["org", "create", "--name", "Other Key Org"])
+        .env("DATABASE_URL", &app.db.url)
+        .env("SECRET_KEY", "another-secret-key-another-secret-key-0123")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run the binary");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("does not open"), "{stderr}");
     // The right key still works.
     let out = cli(
         &app.db.url,
