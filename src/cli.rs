@@ -204,6 +204,7 @@ pub fn settings(args: &ServerArgs, database_url: &str) -> anyhow::Result<Setting
         session_absolute: chrono::Duration::hours(args.session_absolute_hours),
         pool_size: 16,
         workers: None,
+        trusted_proxies: args.trusted_proxies.clone(),
         submission_max_bytes: args.submission_max_bytes,
         audit_retention_days: args.audit_retention_days,
     })

@@ -53,6 +53,11 @@ pub struct ServerArgs {
     /// Audit events older than this many days are purged (SPEC §7).
     #[arg(long, env = "AUDIT_RETENTION_DAYS", default_value_t = 180, value_parser = clap::value_parser!(i64).range(1..=36_500), global = true)]
     pub audit_retention_days: i64,
+    /// Addresses of reverse proxies in front of the portal (comma-separated). A request from
+    /// one of them is recorded in the audit log with the client address its X-Forwarded-For
+    /// gives; from anywhere else the header is ignored (anyone can send it).
+    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', global = true)]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Idle session timeout in minutes.
     #[arg(
         long,
@@ -114,6 +119,8 @@ pub struct Settings {
     pub audit_retention_days: i64,
     /// HTTP worker threads (None: one per core).
     pub workers: Option<usize>,
+    /// Reverse proxies whose X-Forwarded-For names the client (the audit's client IP).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Settings {

@@ -88,6 +88,7 @@ impl Application {
                 .map(url::Url::parse)
                 .transpose()
                 .context("PUBLIC_URL is not a URL")?,
+            trusted_proxies: settings.trusted_proxies.clone(),
         });
 
         let https = settings.https();

@@ -20,6 +20,8 @@ pub struct AppState {
     /// PUBLIC_URL, parsed: its origin is this site's even when a proxy in front rewrites the
     /// Host header.
     pub public_url: Option<url::Url>,
+    /// See `Settings::trusted_proxies`.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl AppState {

@@ -51,8 +51,40 @@ pub fn object_id(raw: &str) -> Result<Uuid, AppError> {
 }
 
 pub fn client_ip(req: &HttpRequest) -> Option<String> {
-    // The socket peer, not X-Forwarded-For: a header anyone can set must not reach the audit log.
-    req.peer_addr().map(|a| a.ip().to_string())
+    let peer = req.peer_addr()?.ip();
+    let trusted = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.trusted_proxies.as_slice())
+        .unwrap_or_default();
+    Some(forwarded_client(peer, trusted, req.headers()).to_string())
+}
+
+/// The socket peer, unless it is a trusted proxy: then the nearest address in X-Forwarded-For
+/// that is not one of the trusted proxies (each proxy appends the address it saw, so entries
+/// further left were written by whoever sent the request and prove nothing). A header anyone
+/// can set never reaches the audit log from an untrusted peer.
+fn forwarded_client(
+    peer: std::net::IpAddr,
+    trusted: &[std::net::IpAddr],
+    headers: &actix_web::http::header::HeaderMap,
+) -> std::net::IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let hops: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .collect();
+    for hop in hops.iter().rev() {
+        match hop.trim().parse::<std::net::IpAddr>() {
+            Ok(ip) if trusted.contains(&ip) => continue,
+            Ok(ip) => return ip,
+            // Something else than an address: nothing further left can be trusted either.
+            Err(_) => return peer,
+        }
+    }
+    peer
 }
 
 pub fn interface_of(req: &HttpRequest) -> Interface {
@@ -279,4 +311,39 @@ async fn resolve_org(
             org.ok_or(AppError::NotFound)
         })
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::forwarded_client;
+    use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+
+    fn xff(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            HeaderName::from_static("x-forwarded-for"),
+            HeaderValue::from_str(v).unwrap(),
+        );
+        h
+    }
+
+    #[test]
+    fn only_a_trusted_proxy_may_name_the_client() {
+        let proxy: std::net::IpAddr = "10.0.0.5".parse().unwrap();
+        let peer: std::net::IpAddr = "198.51.100.9".parse().unwrap();
+        let client: std::net::IpAddr = "203.0.113.7".parse().unwrap();
+        // Untrusted peer: its header is ignored.
+        assert_eq!(forwarded_client(peer, &[proxy], &xff("203.0.113.7")), peer);
+        // Trusted proxy: the nearest untrusted hop, not a forged one further left.
+        assert_eq!(
+            forwarded_client(proxy, &[proxy], &xff("1.2.3.4, 203.0.113.7")),
+            client
+        );
+        assert_eq!(
+            forwarded_client(proxy, &[proxy], &xff("203.0.113.7, 10.0.0.5")),
+            client
+        );
+        assert_eq!(forwarded_client(proxy, &[proxy], &HeaderMap::new()), proxy);
+        assert_eq!(forwarded_client(proxy, &[proxy], &xff("garbage")), proxy);
+    }
 }

@@ -274,3 +274,42 @@ async fn a_partners_login_shows_in_each_of_their_orgs_logs() {
         );
     }
 }
+
+/// Behind a trusted proxy (TRUSTED_PROXIES) the audit records the client its X-Forwarded-For
+/// names; from anyone else the header is ignored, since anyone can send it.
+#[actix_web::test]
+async fn the_audit_takes_the_client_address_from_trusted_proxies_only() {
+    let login_from = |app: &TestApp| {
+        let (org, _) = app.org("Acme");
+        app.user("alice", Role::OrgAdmin, &[org.id]);
+        let b = app.client();
+        async move {
+            let page = b.text("/login").await;
+            let csrf = csrf_in(&page).unwrap();
+            b.client
+                .post(b.url("/login"))
+                .header("X-Forwarded-For", "198.51.100.1, 203.0.113.7")
+                .form(&[
+                    ("username", "alice"),
+                    ("password", PASSWORD),
+                    ("csrf_token", &csrf),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    let behind =
+        TestApp::spawn_with(|s| s.trusted_proxies = vec!["127.0.0.1".parse().unwrap()]).await;
+    assert_eq!(login_from(&behind).await, 303);
+    let dump = behind.audit_dump();
+    assert!(
+        dump.contains("203.0.113.7") && !dump.contains("198.51.100.1"),
+        "{dump}"
+    );
+
+    let direct = TestApp::spawn().await;
+    assert_eq!(login_from(&direct).await, 303);
+    assert!(!direct.audit_dump().contains("203.0.113.7"));
+}

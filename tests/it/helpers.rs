@@ -234,6 +234,7 @@ pub fn settings(db_url: &str) -> Settings {
         session_absolute: chrono::Duration::hours(12),
         pool_size: 8,
         workers: Some(2),
+        trusted_proxies: Vec::new(),
         submission_max_bytes: 64 * 1024,
         audit_retention_days: 180,
     }
