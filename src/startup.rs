@@ -33,13 +33,13 @@ impl Application {
         let url = settings.database_url.expose().to_owned();
         let pool_size = settings.pool_size;
         let keys = TokenKeys::derive(settings.secret_key.expose().as_bytes());
-        let pool = web::block(move || -> anyhow::Result<DbPool> {
+        let (pool, keys) = web::block(move || -> anyhow::Result<(DbPool, TokenKeys)> {
             db::ensure_database(&url)?;
             let pool = db::build_pool(&url, pool_size)?;
             let mut conn = pool.get().context("could not get a database connection")?;
             db::run_migrations(&mut conn)?;
             db::check_secret_key(&mut conn, &keys)?;
-            Ok(pool)
+            Ok((pool, keys))
         })
         .await??;
 
@@ -74,7 +74,7 @@ impl Application {
         .await??;
         let state = web::Data::new(AppState {
             pool: pool.clone(),
-            keys: TokenKeys::derive(secret),
+            keys,
             base_url,
             dummy_hash,
             session_absolute: settings.session_absolute,

@@ -48,34 +48,37 @@ pub fn check_secret_key(
     keys: &crate::domain::token::TokenKeys,
 ) -> anyhow::Result<()> {
     use schema::{sandbox_api_tokens as t, secret_key_check as k};
-    let recorded: Option<String> = k::table.select(k::fingerprint).first(conn).optional()?;
-    if recorded.is_none() {
-        // The first record (a new database, or one from before this check): only a key that
-        // opens the tokens already there may become the recorded one.
-        let sample: Option<(uuid::Uuid, Vec<u8>)> = t::table
-            .select((t::id, t::value_ciphertext))
-            .first(conn)
-            .optional()?;
-        if let Some((id, sealed)) = sample {
-            anyhow::ensure!(
-                keys.decrypt(id, &sealed).is_ok(),
-                "SECRET_KEY does not open this database's existing tokens: start with the key \
-                 they were sealed with"
-            );
+    let recorded: String = match k::table.select(k::fingerprint).first(conn).optional()? {
+        Some(recorded) => recorded,
+        None => {
+            // The first record (a new database, or one from before this check): only a key that
+            // opens the tokens already there may become the recorded one.
+            let sample: Option<(uuid::Uuid, Vec<u8>)> = t::table
+                .select((t::id, t::value_ciphertext))
+                .first(conn)
+                .optional()?;
+            if let Some((id, sealed)) = sample {
+                anyhow::ensure!(
+                    keys.decrypt(id, &sealed).is_ok(),
+                    "SECRET_KEY does not open this database's existing tokens: start with the \
+                     key they were sealed with"
+                );
+            }
+            diesel::insert_into(k::table)
+                .values(k::fingerprint.eq(keys.fingerprint()))
+                .on_conflict_do_nothing()
+                .execute(conn)?;
+            // Read again: another process starting at the same moment may have recorded first.
+            k::table.select(k::fingerprint).first(conn)?
         }
-        diesel::insert_into(k::table)
-            .values(k::fingerprint.eq(keys.fingerprint()))
-            .on_conflict_do_nothing()
-            .execute(conn)?;
-    }
-    let recorded: String = k::table.select(k::fingerprint).first(conn)?;
+    };
     anyhow::ensure!(
         recorded == keys.fingerprint(),
         "SECRET_KEY is not the key this database's tokens were sealed with (key fingerprint \
          {} expected, {} given): start every process on this database with the same \
          SECRET_KEY. If the recorded key is the wrong one and no token was made with it, \
          `DELETE FROM secret_key_check` lets the next start record its own",
-        &recorded[..12],
+        recorded.get(..12).unwrap_or(&recorded),
         &keys.fingerprint()[..12]
     );
     Ok(())

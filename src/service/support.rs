@@ -198,6 +198,28 @@ fn org_access(o: &Org) -> Value {
     })
 }
 
+/// A second disable would overwrite the first reason and audit a change that is none. Also
+/// asked before support is shown the confirmation, so that it is never a dead end.
+pub fn may_disable_org(org: &Org) -> Result<(), AppError> {
+    match org.api_disabled_at {
+        Some(_) => Err(AppError::Conflict(
+            "Sandbox API access is already disabled for this organization.".into(),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// As `may_disable_org`, for one token (R7).
+pub fn may_disable_token(token: &Token) -> Result<(), AppError> {
+    match token.disabled_at {
+        Some(_) => Err(AppError::Conflict(format!(
+            "Token \"{}\" is already disabled.",
+            token.name
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// R10 by hand: the whole org's Sandbox API access is provider-disabled; a flag on the org, so
 /// that no token change can clear it.
 pub fn disable_org_api(
@@ -209,12 +231,7 @@ pub fn disable_org_api(
     let reason = validate_reason(raw_reason)?;
     conn.transaction(|conn| {
         let before = orgs::lock(conn, org_id)?.ok_or(AppError::NotFound)?;
-        // A second disable would overwrite the first reason and audit a change that is none.
-        if before.api_disabled_at.is_some() {
-            return Err(AppError::Conflict(
-                "Sandbox API access is already disabled for this organization.".into(),
-            ));
-        }
+        may_disable_org(&before)?;
         let org = orgs::set_api_disabled(conn, org_id, Some((&reason, &actor.name)))?;
         org_event(
             conn,
@@ -276,22 +293,16 @@ fn set_token_disabled(
         // The org lock orders this against add (R7 removes Add while a token is disabled).
         orgs::lock(conn, org_id)?.ok_or(AppError::NotFound)?;
         let before = tokens::find(conn, org_id, token_id)?.ok_or(AppError::NotFound)?;
-        // A repeated disable would overwrite the first reason; either repeat would audit a
-        // change that is none.
-        match (reason.is_some(), before.disabled_at.is_some()) {
-            (true, true) => {
-                return Err(AppError::Conflict(format!(
-                    "Token \"{}\" is already disabled.",
-                    before.name
-                )));
-            }
-            (false, false) => {
+        // A repeated enable would audit a change that is none.
+        match reason {
+            Some(_) => may_disable_token(&before)?,
+            None if before.disabled_at.is_none() => {
                 return Err(AppError::Conflict(format!(
                     "Token \"{}\" is already enabled.",
                     before.name
                 )));
             }
-            _ => {}
+            None => {}
         }
         let token =
             tokens::set_disabled(conn, org_id, token_id, reason.map(|r| (r, &*actor.name)))?;

@@ -740,16 +740,9 @@ async fn disable_org(
     if !is_confirmed(f.confirmed.as_deref()) {
         // Asked only when the change would be made: no dead-end confirmation.
         let checked = match validate_reason(&f.reason) {
-            Ok(reason) => {
-                find_org(&state, org_id)
-                    .await
-                    .and_then(|org| match org.api_disabled_at {
-                        Some(_) => Err(AppError::Conflict(
-                            "Sandbox API access is already disabled for this organization.".into(),
-                        )),
-                        None => Ok((org, reason)),
-                    })
-            }
+            Ok(reason) => find_org(&state, org_id)
+                .await
+                .and_then(|org| support::may_disable_org(&org).map(|()| (org, reason))),
             Err(e) => Err(e),
         };
         return match checked {
@@ -837,13 +830,8 @@ async fn disable_token(
                 state
                     .db(move |c| {
                         let token = tokens::find(c, org_id, token_id)?.ok_or(AppError::NotFound)?;
-                        match token.disabled_at {
-                            Some(_) => Err(AppError::Conflict(format!(
-                                "Token \"{}\" is already disabled.",
-                                token.name
-                            ))),
-                            None => Ok((token, reason)),
-                        }
+                        support::may_disable_token(&token)?;
+                        Ok((token, reason))
                     })
                     .await
             }

@@ -313,3 +313,19 @@ async fn the_audit_takes_the_client_address_from_trusted_proxies_only() {
     assert_eq!(login_from(&direct).await, 303);
     assert!(!direct.audit_dump().contains("203.0.113.7"));
 }
+
+/// §9: a refused login costs one audit row whoever was named, so guessing at a partner's name
+/// neither multiplies writes nor tells the account from a name nobody has.
+#[actix_web::test]
+async fn a_refused_login_is_one_audit_row_even_for_a_partner_of_several_orgs() {
+    let app = TestApp::spawn().await;
+    let (acme, _) = app.org("Acme");
+    let (globex, _) = app.org("Globex");
+    app.user("pat", Role::PartnerViewer, &[acme.id, globex.id]);
+    let before = app.audit_actions().len();
+    let mut b = app.client();
+    assert_eq!(b.login("pat", "wrong").await.status(), 401);
+    assert_eq!(app.audit_actions().len(), before + 1);
+    assert_eq!(b.login("nobody-at-all", "wrong").await.status(), 401);
+    assert_eq!(app.audit_actions().len(), before + 2);
+}

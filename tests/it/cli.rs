@@ -4,13 +4,20 @@ use sandbox_portal::domain::role::Role;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-pub(crate) fn cli(db_url: &str, args: &[&str], stdin: Option<&str>) -> std::process::Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sandbox-portal"))
+/// The binary on the test's database, with `secret` as its SECRET_KEY.
+fn binary(db_url: &str, secret: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sandbox-portal"));
+    command
         .args(args)
         .env("DATABASE_URL", db_url)
-        .env("SECRET_KEY", SECRET)
+        .env("SECRET_KEY", secret)
         .env_remove("SANDBOX_PORTAL_PASSWORD")
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "warn");
+    command
+}
+
+pub(crate) fn cli(db_url: &str, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+    let mut child = binary(db_url, SECRET, args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -345,11 +352,7 @@ async fn demo_refuses_a_shared_database_unless_told_it_is_a_demo() {
     let app = TestApp::spawn().await;
     app.user("support", Role::Support, &[]);
     // Bounded: without the guard, demo would seed and then serve until killed.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sandbox-portal"))
-        .args(["demo", "--bind", "127.0.0.1:0"])
-        .env("DATABASE_URL", &app.db.url)
-        .env("SECRET_KEY", SECRET)
-        .env("RUST_LOG", "warn")
+    let mut child = binary(&app.db.url, SECRET, &["demo", "--bind", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -377,25 +380,27 @@ async fn demo_refuses_a_shared_database_unless_told_it_is_a_demo() {
     );
 }
 
+const OTHER_SECRET: &str = "another-secret-key-another-secret-key-0123";
+
 /// A process with another SECRET_KEY would seal tokens that never work: refused at start,
 /// before it writes anything.
 #[actix_web::test]
 async fn a_different_secret_key_is_refused_before_anything_is_written() {
     let app = TestApp::spawn().await;
-    let out = Command::new(env!("CARGO_BIN_EXE_sandbox-portal"))
-        .args([
+    let out = binary(
+        &app.db.url,
+        OTHER_SECRET,
+        &[
             "org",
             "create",
             "--name",
             "Other Key Org",
             "--subscription-days",
             "30",
-        ])
-        .env("DATABASE_URL", &app.db.url)
-        .env("SECRET_KEY", "another-secret-key-another-secret-key-0123")
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run the binary");
+        ],
+    )
+    .output()
+    .expect("run the binary");
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("same SECRET_KEY"), "{stderr}");
@@ -412,13 +417,13 @@ async fn a_different_secret_key_is_refused_before_anything_is_written() {
     diesel::delete(db::schema::secret_key_check::table)
         .execute(&mut app.conn())
         .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_sandbox-portal"))
-        .args(["org", "create", "--name", "Other Key Org"])
-        .env("DATABASE_URL", &app.db.url)
-        .env("SECRET_KEY", "another-secret-key-another-secret-key-0123")
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run the binary");
+    let out = binary(
+        &app.db.url,
+        OTHER_SECRET,
+        &["org", "create", "--name", "Other Key Org"],
+    )
+    .output()
+    .expect("run the binary");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("does not open"), "{stderr}");
     // The right key still works.
