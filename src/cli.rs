@@ -85,7 +85,8 @@ pub enum OrgCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
-    /// Create a user; the password is the first line of standard input or SANDBOX_PORTAL_PASSWORD.
+    /// Create a user; the password is SANDBOX_PORTAL_PASSWORD, else typed (twice, unseen) at a
+    /// terminal, else the first line of standard input.
     Create {
         #[arg(long)]
         username: String,
@@ -97,6 +98,11 @@ pub enum UserCommand {
     },
     /// Disable a user: their sessions end at once and they can no longer log in.
     Disable {
+        #[arg(long)]
+        username: String,
+    },
+    /// Give a user a new password (read like `create`'s): their sessions end at once.
+    SetPassword {
         #[arg(long)]
         username: String,
     },
@@ -345,25 +351,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{username} is now {role}; their sessions have ended");
             Ok(())
         }
+        Command::User(UserCommand::SetPassword { username }) => {
+            let password = new_password(&username)?;
+            let mut conn = migrated_conn(&db.url)?;
+            service::users::set_password(&mut conn, &Actor::cli(), &username, &password)
+                .map_err(cli_error)?;
+            println!("{username} has a new password; their sessions have ended");
+            Ok(())
+        }
         Command::User(UserCommand::Create {
             username,
             role,
             orgs,
         }) => {
-            let password = match std::env::var("SANDBOX_PORTAL_PASSWORD") {
-                Ok(p) => p,
-                Err(_) => {
-                    use std::io::IsTerminal;
-                    // A person at a terminal is told what is awaited (it is shown as typed:
-                    // SANDBOX_PORTAL_PASSWORD or a pipe keeps it off the screen).
-                    if std::io::stdin().is_terminal() {
-                        eprint!("Password for {username} (shown as typed; Enter to finish): ");
-                    }
-                    let mut line = String::new();
-                    std::io::stdin().read_line(&mut line)?;
-                    line.trim_end_matches(['\r', '\n']).to_owned()
-                }
-            };
+            let password = new_password(&username)?;
             let mut conn = migrated_conn(&db.url)?;
             let user =
                 service::users::create(&mut conn, &Actor::cli(), &username, &password, role, &orgs)
@@ -414,6 +415,27 @@ fn cli_error(e: crate::error::AppError) -> anyhow::Error {
 
 pub const DEMO_ORG: &str = "Acme Corp";
 
+/// SANDBOX_PORTAL_PASSWORD, else standard input: a person at a terminal types the password
+/// unseen, twice (a typo nobody saw would lock the account out); a pipe gives its first line.
+fn new_password(username: &str) -> anyhow::Result<String> {
+    use std::io::IsTerminal;
+    if let Ok(password) = std::env::var("SANDBOX_PORTAL_PASSWORD") {
+        return Ok(password);
+    }
+    if !std::io::stdin().is_terminal() {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_owned());
+    }
+    let first = rpassword::prompt_password(format!("Password for {username}: "))?;
+    let again = rpassword::prompt_password("The same password again: ")?;
+    anyhow::ensure!(
+        first == again,
+        "the two passwords differ; nothing was created"
+    );
+    Ok(first)
+}
+
 /// Idempotent: the demo orgs and users are created once; each run gives the demo users fresh
 /// random passwords so they can be printed (no fixed demo secrets).
 pub fn seed_demo(url: &str, keys: &TokenKeys) -> anyhow::Result<Vec<(String, Role, String)>> {
@@ -449,17 +471,9 @@ pub fn seed_demo(url: &str, keys: &TokenKeys) -> anyhow::Result<Vec<(String, Rol
     for (name, role, orgs) in users {
         let password = crate::auth::csrf::new_token()[..16].to_owned();
         match db::users::find_by_username(&mut conn, name)? {
-            Some(user) => {
-                use db::schema::users as u;
-                let hash = crate::auth::password::hash(&password)?;
-                // A new password ends the sessions opened with the old one, as anywhere else.
-                diesel::update(u::table.find(user.id))
-                    .set((
-                        u::password_hash.eq(hash),
-                        u::session_generation.eq(u::session_generation + 1),
-                    ))
-                    .execute(&mut conn)?;
-                db::sessions::delete_for_user(&mut conn, user.id)?;
+            Some(_) => {
+                service::users::set_password(&mut conn, &actor, name, &password)
+                    .map_err(cli_error)?;
             }
             None => {
                 service::users::create(&mut conn, &actor, name, &password, role, &orgs)

@@ -34,10 +34,23 @@ pub fn build_pool(database_url: &str, max_size: u32) -> anyhow::Result<DbPool> {
         .context("could not connect to the database")
 }
 
+/// Key of the advisory lock that serialises migrations: two processes upgrading one database at
+/// the same moment (two instances started together, `migrate` beside `serve`) would otherwise
+/// both apply a migration, and the second would fail half-way on "already exists".
+pub const MIGRATION_LOCK: i64 = 0x5342_5850_4d49_4752; // "SBXPMIGR"
+
 pub fn run_migrations(conn: &mut PgConnection) -> anyhow::Result<()> {
-    conn.run_pending_migrations(MIGRATIONS)
-        .map_err(|e| anyhow::anyhow!("migrations failed: {e}"))?;
-    Ok(())
+    diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+        .execute(conn)
+        .context("could not take the migration lock")?;
+    // Whoever waited finds the other's migrations applied and has nothing left to do.
+    let result = conn
+        .run_pending_migrations(MIGRATIONS)
+        .map(|_| ())
+        .map_err(|e| anyhow::anyhow!("migrations failed: {e}"));
+    // A session-level lock: released here, or with the connection if this fails.
+    let _ = diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")).execute(conn);
+    result
 }
 
 /// Every process on one database must use the same SECRET_KEY: a token sealed under another
@@ -96,9 +109,15 @@ pub fn ensure_database(database_url: &str) -> anyhow::Result<()> {
     let mut admin = PgConnection::establish(url.as_str()).with_context(|| {
         format!("could not connect to the PostgreSQL server to create database {name}")
     })?;
-    diesel::sql_query(format!("CREATE DATABASE {}", quote_ident(&name)))
-        .execute(&mut admin)
-        .with_context(|| format!("could not create database {name}"))?;
+    if let Err(e) =
+        diesel::sql_query(format!("CREATE DATABASE {}", quote_ident(&name))).execute(&mut admin)
+    {
+        // Another process starting at the same moment may have created it first.
+        if PgConnection::establish(database_url).is_ok() {
+            return Ok(());
+        }
+        return Err(e).with_context(|| format!("could not create database {name}"));
+    }
     tracing::info!(database = %name, "created database");
     Ok(())
 }

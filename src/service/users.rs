@@ -316,6 +316,42 @@ pub fn set_disabled(
     })
 }
 
+/// A new password (an operator's reset, or `demo`): the sessions opened with the old one end at
+/// once, as when a user is disabled. The password itself is in no audit detail.
+pub fn set_password(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    username: &str,
+    password_plain: &str,
+) -> Result<User, AppError> {
+    use crate::db::schema::users as u;
+    password::check_strength(password_plain).map_err(AppError::BadRequest)?;
+    let hash = password::hash(password_plain)?;
+    conn.transaction(|conn| {
+        let user = users::find_by_username(conn, username.trim())?.ok_or_else(|| {
+            AppError::BadRequest(format!("There is no user named \"{}\".", username.trim()))
+        })?;
+        let user: User = diesel::update(u::table.find(user.id))
+            .set((
+                u::password_hash.eq(hash),
+                u::session_generation.eq(u::session_generation + 1),
+            ))
+            .returning(User::as_returning())
+            .get_result(conn)?;
+        let ended = crate::db::sessions::delete_for_user(conn, user.id)?;
+        let orgs = users::org_ids(conn, user.id)?;
+        audit_user_event(
+            conn,
+            actor,
+            &orgs,
+            "CHANGE_PASSWORD",
+            &user,
+            json!({ "sessionsEnded": ended }),
+        )?;
+        Ok(user)
+    })
+}
+
 /// Which organizations a role may be granted: support none (it sees all), a partner viewer one
 /// or more, every other role exactly one.
 fn check_membership(role: Role, org_ids: &[Uuid]) -> Result<(), AppError> {

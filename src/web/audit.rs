@@ -37,6 +37,7 @@ pub const ACTIONS: &[&str] = &[
     "DISABLE_USER",
     "ENABLE_USER",
     "CHANGE_ROLE",
+    "CHANGE_PASSWORD",
 ];
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -438,3 +438,45 @@ async fn a_different_secret_key_is_refused_before_anything_is_written() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// An operator resets a forgotten or leaked password: the old one stops working, the sessions
+/// opened with it end at once, and the audit log says who did it without the password.
+#[actix_web::test]
+async fn user_set_password_replaces_the_password_and_ends_the_old_sessions() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.org("Acme");
+    let b = app.login_as("alice", Role::OrgAdmin, &[org.id]).await;
+    assert_eq!(b.get(PAGE).await.status(), 200);
+    let new_password = "a fresh and longer passphrase";
+    let out = cli(
+        &app.db.url,
+        &["user", "set-password", "--username", "alice"],
+        Some(&format!("{new_password}\n")),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(b.get(PAGE).await.status(), 303, "the open session ended");
+    assert_eq!(app.client().login("alice", PASSWORD).await.status(), 401);
+    assert_eq!(
+        app.client().login("alice", new_password).await.status(),
+        303
+    );
+    let rows = app.audit_actions();
+    assert!(rows.iter().any(|r| r.0 == "CHANGE_PASSWORD"), "{rows:?}");
+    assert!(!format!("{rows:?}").contains(new_password));
+
+    // A password the policy refuses changes nothing.
+    let out = cli(
+        &app.db.url,
+        &["user", "set-password", "--username", "alice"],
+        Some("short\n"),
+    );
+    assert!(!out.status.success());
+    assert_eq!(
+        app.client().login("alice", new_password).await.status(),
+        303
+    );
+}

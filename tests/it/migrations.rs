@@ -78,3 +78,46 @@ fn the_database_refuses_to_update_or_delete_audit_rows() {
             .is_err()
     );
 }
+
+/// Two processes starting together on a new database (two instances, or `migrate` beside
+/// `serve`) both come up: the second waits for the first's migrations instead of applying them
+/// a second time and failing half-way on "already exists".
+#[actix_web::test]
+async fn two_processes_migrating_one_new_database_at_once_both_succeed() {
+    let db = TestDb::empty();
+    let mut holder = PgConnection::establish(&db.url).expect("connect");
+    // Hold the migration lock so that both migrators are provably waiting, then let them race.
+    diesel::sql_query("SELECT pg_advisory_lock($1)")
+        .bind::<diesel::sql_types::BigInt, _>(sandbox_portal::db::MIGRATION_LOCK)
+        .execute(&mut holder)
+        .expect("take the migration lock");
+    let migrators: Vec<_> = (0..2)
+        .map(|_| {
+            let url = db.url.clone();
+            std::thread::spawn(move || {
+                let mut conn = PgConnection::establish(&url).expect("connect");
+                sandbox_portal::db::run_migrations(&mut conn).map_err(|e| e.to_string())
+            })
+        })
+        .collect();
+    crate::helpers::eventually("both migrators to wait for the migration lock", || {
+        let waiting: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "(SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted)",
+        ))
+        .get_result(&mut holder)
+        .expect("count waiters");
+        std::future::ready(waiting == 2)
+    })
+    .await;
+    diesel::sql_query("SELECT pg_advisory_unlock_all()")
+        .execute(&mut holder)
+        .expect("release");
+    for m in migrators {
+        assert_eq!(m.join().expect("migrator thread"), Ok(()));
+    }
+    let mut conn = PgConnection::establish(&db.url).expect("connect");
+    assert!(
+        !conn.has_pending_migration(MIGRATIONS).expect("check"),
+        "every migration applied"
+    );
+}
