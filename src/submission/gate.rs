@@ -5,13 +5,21 @@
 //!
 //! Kept current by LISTEN on `db::notify::CHANNEL` over a dedicated connection; when that
 //! connection drops, the whole gate is reloaded once it is back.
+//!
+//! A notification arrives a few milliseconds after its commit, and the instance that made the
+//! change hears of it no sooner than the others. So a refusal from memory may be confirmed
+//! against the database (`recheck`) before it is sent: a value that an add or a regenerate has
+//! just returned works at once on every instance, and so does a renewed or re-enabled token.
+//! These reads are rate-limited, so a flood of unknown values still never reaches the database
+//! beyond a trickle.
 use crate::db::notify::CHANNEL;
 use crate::db::schema::{organizations as o, sandbox_api_tokens as t};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use std::collections::HashMap;
+use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -43,11 +51,22 @@ pub enum Verdict {
     Pass { token_id: Uuid, org_id: Uuid },
 }
 
+/// Refusals from memory confirmed against the database, per second and instance (and at once).
+/// Legitimate rechecks follow an add, a regenerate, a renewal or a re-enable, which are rare;
+/// a flood of unknown values spends the allowance and is then refused from memory alone.
+const RECHECKS_PER_SECOND: NonZeroU32 = NonZeroU32::new(50).unwrap();
+
 pub struct TokenGate {
     tables: RwLock<Tables>,
+    /// Held from a read of the database until its result is applied, so that a read taken
+    /// later is never overwritten by one taken earlier.
+    apply: Mutex<()>,
+    rechecks: governor::DefaultDirectRateLimiter,
     stop: AtomicBool,
+    listening: AtomicBool,
     /// Bumped on every (re)load: lets tests and operators see the listener at work.
     reloads: AtomicU64,
+    rechecked: AtomicU64,
 }
 
 impl TokenGate {
@@ -72,12 +91,85 @@ impl TokenGate {
         }
     }
 
+    /// Whether a refusal from memory may be confirmed against the database now.
+    pub fn may_recheck(&self) -> bool {
+        self.rechecks.check().is_ok()
+    }
+
+    /// Reads the token with this digest (and its org) from the database into the gate, then
+    /// checks again. A digest the database no longer knows leaves the gate.
+    pub fn recheck(
+        &self,
+        conn: &mut PgConnection,
+        digest: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> QueryResult<Verdict> {
+        let order = self.apply_order();
+        let found: Option<(Uuid, Uuid, bool, Option<DateTime<Utc>>, bool)> = t::table
+            .inner_join(o::table)
+            .filter(t::value_digest.eq(digest.as_slice()))
+            .select((
+                t::id,
+                t::org_id,
+                t::disabled_at.is_not_null(),
+                o::subscription_expires_at,
+                o::api_disabled_at.is_not_null(),
+            ))
+            .first(conn)
+            .optional()?;
+        let mut tables = self.write();
+        match found {
+            Some((token_id, org_id, disabled, subscription_expires_at, api_disabled)) => {
+                tables.tokens.insert(
+                    *digest,
+                    TokenEntry {
+                        token_id,
+                        org_id,
+                        disabled,
+                    },
+                );
+                tables.orgs.insert(
+                    org_id,
+                    OrgEntry {
+                        subscription_expires_at,
+                        api_disabled,
+                    },
+                );
+            }
+            None => {
+                tables.tokens.remove(digest);
+            }
+        }
+        drop(tables);
+        drop(order);
+        self.rechecked.fetch_add(1, Ordering::Relaxed);
+        Ok(self.check(digest, now))
+    }
+
     pub fn reloads(&self) -> u64 {
         self.reloads.load(Ordering::Relaxed)
     }
 
+    /// How many refusals were confirmed against the database.
+    pub fn rechecked(&self) -> u64 {
+        self.rechecked.load(Ordering::Relaxed)
+    }
+
     pub fn stop(&self) {
         self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// False once the listener has stopped (after `stop()`): the gate then changes only through
+    /// `recheck`.
+    pub fn is_listening(&self) -> bool {
+        self.listening.load(Ordering::Relaxed)
+    }
+
+    fn apply_order(&self) -> MutexGuard<'_, ()> {
+        match self.apply.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Tables> {
@@ -90,6 +182,7 @@ impl TokenGate {
     /// Replaces everything: at start and after the listener reconnects (notifications may have
     /// been missed meanwhile).
     fn reload_all(&self, conn: &mut PgConnection) -> QueryResult<()> {
+        let _order = self.apply_order();
         let tokens = load_tokens(conn, None)?;
         let orgs = load_orgs(conn, None)?;
         let mut tables = self.write();
@@ -100,6 +193,7 @@ impl TokenGate {
     }
 
     fn reload_org(&self, conn: &mut PgConnection, org_id: Uuid) -> QueryResult<()> {
+        let _order = self.apply_order();
         let tokens = load_tokens(conn, Some(org_id))?;
         let orgs = load_orgs(conn, Some(org_id))?;
         let mut tables = self.write();
@@ -177,8 +271,12 @@ pub const LISTENER_APP_NAME: &str = "sandbox-portal-gate-listener";
 pub fn start(database_url: &str) -> anyhow::Result<Arc<TokenGate>> {
     let gate = Arc::new(TokenGate {
         tables: RwLock::new(Tables::default()),
+        apply: Mutex::new(()),
+        rechecks: governor::RateLimiter::direct(governor::Quota::per_second(RECHECKS_PER_SECOND)),
         stop: AtomicBool::new(false),
+        listening: AtomicBool::new(true),
         reloads: AtomicU64::new(0),
+        rechecked: AtomicU64::new(0),
     });
     let url = listener_url(database_url)?;
     let mut conn = connect(&url)?;
@@ -186,7 +284,10 @@ pub fn start(database_url: &str) -> anyhow::Result<Arc<TokenGate>> {
     let g = gate.clone();
     std::thread::Builder::new()
         .name("token-gate".into())
-        .spawn(move || listen_forever(&g, &url, Some(conn)))?;
+        .spawn(move || {
+            listen_forever(&g, &url, Some(conn));
+            g.listening.store(false, Ordering::Relaxed);
+        })?;
     Ok(gate)
 }
 

@@ -8,7 +8,7 @@ use crate::domain::token::TokenValue;
 use crate::state::AppState;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use futures_util::StreamExt;
 use gate::Verdict;
 use md5::Md5;
@@ -209,7 +209,12 @@ async fn handle(
         return refuse(StatusCode::UNAUTHORIZED, "Invalid API token");
     };
     let digest = state.keys.digest(&token);
-    let org_id = match state.gate.check(&digest, Utc::now()) {
+    let now = Utc::now();
+    let mut verdict = state.gate.check(&digest, now);
+    if !matches!(verdict, Verdict::Pass { .. }) && state.gate.may_recheck() {
+        verdict = recheck(&state, digest, now).await.unwrap_or(verdict);
+    }
+    let org_id = match verdict {
         Verdict::Unknown => return refuse(StatusCode::UNAUTHORIZED, "Invalid API token"),
         Verdict::Disabled => {
             return refuse(
@@ -281,6 +286,23 @@ async fn handle(
         }),
     }
 }
+
+/// Confirms a refusal from memory against the database (see `gate`); None when no connection
+/// is free at once, and the refusal from memory stands.
+async fn recheck(state: &AppState, digest: [u8; 32], now: DateTime<Utc>) -> Option<Verdict> {
+    let pool = state.pool.clone();
+    let gate = state.gate.clone();
+    web::block(move || {
+        let mut conn = pool.get_timeout(RECHECK_WAIT).ok()?;
+        gate.recheck(&mut conn, &digest, now).ok()
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+/// A recheck waits this long at most for a pooled connection (the pages use them too).
+const RECHECK_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// The answer to a call the writer refused; None for one it accepted or merely counted.
 fn refusal(outcome: Outcome) -> Option<HttpResponse> {
