@@ -42,6 +42,10 @@ struct Tables {
     orgs: HashMap<Uuid, OrgEntry>,
 }
 
+/// A token and its org as `recheck` reads them: token id, org id, token disabled, subscription
+/// end, org disabled.
+type FoundToken = (Uuid, Uuid, bool, Option<DateTime<Utc>>, bool);
+
 /// What the gate says about a presented token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -105,7 +109,7 @@ impl TokenGate {
         now: DateTime<Utc>,
     ) -> QueryResult<Verdict> {
         let order = self.apply_order();
-        let found: Option<(Uuid, Uuid, bool, Option<DateTime<Utc>>, bool)> = t::table
+        let found: Option<FoundToken> = t::table
             .inner_join(o::table)
             .filter(t::value_digest.eq(digest.as_slice()))
             .select((
