@@ -50,8 +50,8 @@ type FoundToken = (Uuid, Uuid, bool, Option<DateTime<Utc>>, bool);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     Unknown,
-    Disabled,
-    Expired,
+    Disabled { org_id: Uuid },
+    Expired { org_id: Uuid },
     Pass { token_id: Uuid, org_id: Uuid },
 }
 
@@ -83,15 +83,16 @@ impl TokenGate {
             return Verdict::Unknown;
         };
         let org = tables.orgs.get(&entry.org_id);
+        let org_id = entry.org_id;
         if entry.disabled || org.is_some_and(|o| o.api_disabled) {
-            return Verdict::Disabled;
+            return Verdict::Disabled { org_id };
         }
         match org.and_then(|o| o.subscription_expires_at) {
             Some(t) if t > now => Verdict::Pass {
                 token_id: entry.token_id,
-                org_id: entry.org_id,
+                org_id,
             },
-            _ => Verdict::Expired,
+            _ => Verdict::Expired { org_id },
         }
     }
 

@@ -51,6 +51,7 @@ fn refuse(status: StatusCode, message: impl Into<Cow<'static, str>>) -> HttpResp
 }
 
 /// R8, for an org whose subscription ended or was removed.
+const DISABLED: &str = "The API token is disabled. Contact support to re-enable it.";
 const NO_SUBSCRIPTION: &str =
     "The Sandbox subscription has expired or was removed. Contact support to renew it.";
 
@@ -216,14 +217,17 @@ async fn handle(
     }
     let org_id = match verdict {
         Verdict::Unknown => return refuse(StatusCode::UNAUTHORIZED, "Invalid API token"),
-        Verdict::Disabled => {
-            return refuse(
-                StatusCode::FORBIDDEN,
-                "The API token is disabled. Contact support to re-enable it.",
-            );
+        // Refused from memory, and still an API call of the org: R10 counts every call, so the
+        // writer counts it (exactly, in the database) before the refusal is sent. Its verdict,
+        // read under the org lock, words the refusal.
+        Verdict::Disabled { org_id } => {
+            let outcome = state.writer.count_refused(digest, org_id).await;
+            return refusal(outcome).unwrap_or_else(|| refuse(StatusCode::FORBIDDEN, DISABLED));
         }
-        Verdict::Expired => {
-            return refuse(StatusCode::FORBIDDEN, NO_SUBSCRIPTION);
+        Verdict::Expired { org_id } => {
+            let outcome = state.writer.count_refused(digest, org_id).await;
+            return refusal(outcome)
+                .unwrap_or_else(|| refuse(StatusCode::FORBIDDEN, NO_SUBSCRIPTION));
         }
         Verdict::Pass { org_id, .. } => org_id,
     };
@@ -309,10 +313,7 @@ fn refusal(outcome: Outcome) -> Option<HttpResponse> {
     Some(match outcome {
         Outcome::Accepted | Outcome::Counted => return None,
         Outcome::Unknown => refuse(StatusCode::UNAUTHORIZED, "Invalid API token"),
-        Outcome::Disabled | Outcome::ThresholdExceeded => refuse(
-            StatusCode::FORBIDDEN,
-            "The API token is disabled. Contact support to re-enable it.",
-        ),
+        Outcome::Disabled | Outcome::ThresholdExceeded => refuse(StatusCode::FORBIDDEN, DISABLED),
         Outcome::Expired => refuse(StatusCode::FORBIDDEN, NO_SUBSCRIPTION),
         Outcome::QuotaExceeded => {
             let mut res = refuse(

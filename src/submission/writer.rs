@@ -47,6 +47,8 @@ struct Pending {
     org_id: Uuid,
     /// None: a call that is counted (R10) but carries no file to record.
     submission: Option<Submission>,
+    /// The gate refused it (disabled or expired): only counted, in a transaction of its own.
+    refused: bool,
     reply: oneshot::Sender<Outcome>,
 }
 
@@ -94,11 +96,28 @@ impl Writer {
         org_id: Uuid,
         submission: Option<Submission>,
     ) -> Outcome {
+        self.send(digest, org_id, submission, false).await
+    }
+
+    /// Counts a call that the gate refused (R10 counts every call of the org) and answers with
+    /// the database's verdict on it.
+    pub async fn count_refused(&self, digest: [u8; 32], org_id: Uuid) -> Outcome {
+        self.send(digest, org_id, None, true).await
+    }
+
+    async fn send(
+        &self,
+        digest: [u8; 32],
+        org_id: Uuid,
+        submission: Option<Submission>,
+        refused: bool,
+    ) -> Outcome {
         let (reply, answer) = oneshot::channel();
         let pending = Pending {
             digest,
             org_id,
             submission,
+            refused,
             reply,
         };
         match self.tx.try_send(pending) {
@@ -127,24 +146,43 @@ fn next_batch(rx: &Mutex<Receiver<Pending>>) -> Option<Vec<Pending>> {
 fn run(rx: &Mutex<Receiver<Pending>>, conn: PgConnection, url: &str) {
     let mut conn = Some(conn);
     while let Some(batch) = next_batch(rx) {
-        if conn.is_none() {
-            conn = PgConnection::establish(url).ok();
+        // Refused calls go in a transaction of their own, after the others have their answers:
+        // mixed in, they would send every batch down the call-by-call path, so a blocked org's
+        // flood would slow every other org's submissions.
+        let (refused, calls): (Vec<Pending>, Vec<Pending>) =
+            batch.into_iter().partition(|p| p.refused);
+        for (part, function) in [(calls, Function::Fast), (refused, Function::CallByCall)] {
+            if !part.is_empty() {
+                answer(part, function, &mut conn, url);
+            }
         }
-        let outcomes = match conn.as_mut() {
-            Some(c) => match commit(c, &batch, Utc::now()) {
-                Ok(o) => o,
-                Err(e) => {
-                    tracing::error!(error = %e, calls = batch.len(), "submission batch failed");
-                    // The connection may be broken; a fresh one is made for the next batch.
-                    conn = None;
-                    vec![Outcome::Unavailable; batch.len()]
-                }
-            },
-            None => vec![Outcome::Unavailable; batch.len()],
-        };
-        for (p, outcome) in batch.into_iter().zip(outcomes) {
-            let _ = p.reply.send(outcome);
-        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Function {
+    Fast,
+    CallByCall,
+}
+
+fn answer(batch: Vec<Pending>, function: Function, conn: &mut Option<PgConnection>, url: &str) {
+    if conn.is_none() {
+        *conn = PgConnection::establish(url).ok();
+    }
+    let outcomes = match conn.as_mut() {
+        Some(c) => match commit(c, &batch, function, Utc::now()) {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::error!(error = %e, calls = batch.len(), "submission batch failed");
+                // The connection may be broken; a fresh one is made for the next batch.
+                *conn = None;
+                vec![Outcome::Unavailable; batch.len()]
+            }
+        },
+        None => vec![Outcome::Unavailable; batch.len()],
+    };
+    for (p, outcome) in batch.into_iter().zip(outcomes) {
+        let _ = p.reply.send(outcome);
     }
 }
 
@@ -165,6 +203,20 @@ extern "SQL" {
         virus: Array<Nullable<Text>>,
         now: Timestamptz,
     ) -> Array<Text>;
+
+    /// Migration 7: call by call; what the fast path falls back to.
+    #[allow(clippy::too_many_arguments)]
+    fn sandbox_record_batch(
+        digests: Array<Bytea>,
+        orgs: Array<SqlUuid>,
+        endpoint: Array<Nullable<Text>>,
+        md5: Array<Nullable<Text>>,
+        sha256: Array<Nullable<Text>>,
+        size: Array<Nullable<BigInt>>,
+        file_type: Array<Nullable<Text>>,
+        virus: Array<Nullable<Text>>,
+        now: Timestamptz,
+    ) -> Array<Text>;
 }
 
 /// Records a batch with one call of a database function: the org lock, the re-check of every
@@ -175,6 +227,7 @@ extern "SQL" {
 fn commit(
     conn: &mut PgConnection,
     batch: &[Pending],
+    function: Function,
     now: DateTime<Utc>,
 ) -> QueryResult<Vec<Outcome>> {
     let mut digests = Vec::with_capacity(batch.len());
@@ -197,13 +250,19 @@ fn commit(
         file_type.push(s.map(|s| s.file_type.as_str()));
         virus.push(s.and_then(|s| s.virus_name.as_deref()));
     }
-    let outcomes: Vec<String> = diesel::select(sandbox_record_batch_fast(
-        digests, orgs, endpoint, md5, sha256, size, file_type, virus, now,
-    ))
-    .get_result(conn)?;
+    let outcomes: Vec<String> = match function {
+        Function::Fast => diesel::select(sandbox_record_batch_fast(
+            digests, orgs, endpoint, md5, sha256, size, file_type, virus, now,
+        ))
+        .get_result(conn)?,
+        Function::CallByCall => diesel::select(sandbox_record_batch(
+            digests, orgs, endpoint, md5, sha256, size, file_type, virus, now,
+        ))
+        .get_result(conn)?,
+    };
     if outcomes.len() != batch.len() {
         return Err(diesel::result::Error::DeserializationError(
-            "sandbox_record_batch_fast answered a different number of outcomes".into(),
+            "the batch function answered a different number of outcomes".into(),
         ));
     }
     Ok(outcomes.iter().map(|o| Outcome::from_sql(o)).collect())

@@ -926,7 +926,10 @@ async fn r8_renewal_and_re_enabling_work_at_once_on_an_instance_not_yet_notified
     support::disable_org_api(&mut app.conn(), &actor, org.id, "terms").unwrap();
     // Instance 2's gate holds the refusal, then hears of nothing more.
     eventually("instance 2's gate to hold the disable", || {
-        std::future::ready(second.gate.check(&digest, chrono::Utc::now()) == Verdict::Disabled)
+        std::future::ready(matches!(
+            second.gate.check(&digest, chrono::Utc::now()),
+            Verdict::Disabled { .. }
+        ))
     })
     .await;
     deafen(&second.gate).await;
@@ -964,4 +967,78 @@ async fn a_flood_of_unknown_values_reaches_the_database_only_at_a_trickle() {
         "{rechecked} database reads for 300 unknown values in {:?}",
         start.elapsed()
     );
+}
+
+/// R10 and §2 ("all calls counted"): calls the in-memory gate refuses are API calls of the org
+/// too. Under concurrent calls the day's counter is exactly the number of calls made, before
+/// and after the org is disabled, and a provider-disabled token's calls count towards the
+/// threshold of its org.
+#[actix_web::test]
+async fn r10_every_call_is_counted_also_those_the_gate_refuses() {
+    use sandbox_portal::submission::gate::Verdict;
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    set_org(&app, org.id, 1000, 10);
+    let value = app.value_of(org.id, token.id);
+    let digest = app.keys.digest(&value);
+    let burst = |n: usize| {
+        futures::future::join_all((0..n).map(|i| {
+            let (base, v) = (app.addr.clone(), value.expose().to_owned());
+            async move { submit(&base, &v, format!("file {i}").as_bytes()).await.0 }
+        }))
+    };
+    let first = burst(30).await;
+    assert_eq!(first.iter().filter(|s| **s == 200).count(), 10, "{first:?}");
+    assert_eq!(usage_today(&app, org.id).0, 30, "every call counted");
+    // Once the gate knows the org is disabled, it refuses from memory: still counted.
+    eventually("the gate to see the threshold disable", || {
+        std::future::ready(matches!(
+            app.gate.check(&digest, chrono::Utc::now()),
+            Verdict::Disabled { .. }
+        ))
+    })
+    .await;
+    let later = burst(20).await;
+    assert!(later.iter().all(|s| *s == 403), "{later:?}");
+    assert_eq!(usage_today(&app, org.id).0, 50);
+    let disables = app
+        .audit_actions()
+        .into_iter()
+        .filter(|r| r.0 == "THRESHOLD_DISABLE")
+        .count();
+    assert_eq!(disables, 1, "disabled exactly once");
+
+    // R7 + R10: a disabled token's calls are refused and counted. A refused call needs no
+    // threshold decision; the next call the org would serve finds the threshold crossed.
+    let (other, other_token) = app.org("Globex");
+    set_org(&app, other.id, 1000, 3);
+    let other_value = app.value_of(other.id, other_token.id);
+    let (_, healthy) = sandbox_portal::service::tokens::add(
+        &mut app.conn(),
+        &app.keys,
+        &sandbox_portal::db::audit::Actor::cli(),
+        other.id,
+        Some("healthy"),
+    )
+    .unwrap();
+    sandbox_portal::service::support::disable_token(
+        &mut app.conn(),
+        &sandbox_portal::db::audit::Actor::cli(),
+        other.id,
+        other_token.id,
+        "terms violation",
+    )
+    .unwrap();
+    for _ in 0..5 {
+        assert_eq!(submit(&app.addr, other_value.expose(), b"x").await.0, 403);
+    }
+    assert_eq!(usage_today(&app, other.id).0, 5);
+    assert_eq!(submit(&app.addr, healthy.expose(), b"x").await.0, 403);
+    assert_eq!(usage_today(&app, other.id).0, 6);
+    let reason: Option<String> = o::table
+        .find(other.id)
+        .select(o::api_disabled_reason)
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!(reason.as_deref(), Some("API call threshold exceeded"));
 }
