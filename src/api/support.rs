@@ -235,8 +235,9 @@ pub async fn set_subscription(
     let org_id = object_id(&id)?;
     let actor = auth.user.actor();
     let expires_at = body.required()?.expires_at;
+    let st = state.clone();
     state
-        .db(move |c| ops::set_subscription(c, &actor, org_id, expires_at))
+        .db(move |c| ops::set_subscription(c, &st.keys, &actor, org_id, expires_at))
         .await?;
     Ok(json(StatusCode::OK, &org_object(&state, org_id).await?))
 }

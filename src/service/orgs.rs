@@ -122,7 +122,10 @@ pub fn provision(
         )?;
         crate::db::notify::org_changed(conn, org.id)?;
         let token = match org.subscription_expires_at {
-            Some(_) => Some(super::tokens::create(conn, keys, actor, org.id, "Token 1")?.0),
+            Some(_) => Some(
+                super::tokens::create(conn, keys, actor, org.id, super::tokens::FIRST_TOKEN_NAME)?
+                    .0,
+            ),
             None => None,
         };
         Ok((org, token))

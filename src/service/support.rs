@@ -8,6 +8,7 @@ use crate::db::audit::{self, Actor, Event};
 use crate::db::models::{Org, Token};
 use crate::db::orgs::{self, Limits};
 use crate::db::{notify, tokens};
+use crate::domain::token::TokenKeys;
 use crate::error::AppError;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -85,6 +86,7 @@ fn org_event(
 /// tokens are untouched, so a renewal makes the very same values work again.
 pub fn set_subscription(
     conn: &mut PgConnection,
+    keys: &TokenKeys,
     actor: &Actor,
     org_id: Uuid,
     expires_at: Option<DateTime<Utc>>,
@@ -92,19 +94,20 @@ pub fn set_subscription(
     if let Some(end) = expires_at {
         super::orgs::validate_subscription_end(end)?;
     }
-    change_subscription(conn, actor, org_id, |_| Ok(expires_at))
+    change_subscription(conn, keys, actor, org_id, |_| Ok(expires_at))
 }
 
 /// Renews for `days` more: from the current end while the subscription still runs, so that
 /// renewing early never cuts it short, else from now.
 pub fn renew_subscription(
     conn: &mut PgConnection,
+    keys: &TokenKeys,
     actor: &Actor,
     org_id: Uuid,
     days: i64,
 ) -> Result<Org, AppError> {
     let length = super::orgs::subscription_days(days)?;
-    change_subscription(conn, actor, org_id, |before| {
+    change_subscription(conn, keys, actor, org_id, |before| {
         let now = Utc::now();
         let from = before
             .subscription_expires_at
@@ -115,9 +118,12 @@ pub fn renew_subscription(
     })
 }
 
-/// The new end is decided under the org's lock, from the org as it is then.
+/// The new end is decided under the org's lock, from the org as it is then. R2: an org that
+/// had no subscription and no token gets its first token when a subscription starts, as if it
+/// had been provisioned with one ("initially provisioned … enabled, and displayed").
 fn change_subscription(
     conn: &mut PgConnection,
+    keys: &TokenKeys,
     actor: &Actor,
     org_id: Uuid,
     new_end: impl FnOnce(&Org) -> Result<Option<DateTime<Utc>>, AppError>,
@@ -136,6 +142,13 @@ fn change_subscription(
                 "after": { "expiresAt": org.subscription_expires_at },
             }),
         )?;
+        let starts = before.subscription_expires_at.is_none()
+            && org
+                .subscription_expires_at
+                .is_some_and(|end| end > Utc::now());
+        if starts && tokens::count(conn, org_id)? == 0 {
+            super::tokens::create(conn, keys, actor, org_id, super::tokens::FIRST_TOKEN_NAME)?;
+        }
         notify::org_changed(conn, org_id)?;
         Ok(org)
     })

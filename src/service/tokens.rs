@@ -105,6 +105,9 @@ fn duplicate(name: &str) -> impl FnOnce() -> String + '_ {
     move || format!("A token named \"{name}\" already exists in this organization.")
 }
 
+/// The name of the token an org is provisioned with (R2).
+pub const FIRST_TOKEN_NAME: &str = "Token 1";
+
 /// Creates a token without policy checks: for `add` and for provisioning (R2).
 pub(crate) fn create(
     conn: &mut PgConnection,

@@ -568,8 +568,9 @@ async fn subscription(
                 // An empty field is no length at all: refused with the bounds, like zero.
                 Ok(d) => {
                     let d = d.unwrap_or(0);
+                    let st = state.clone();
                     state
-                        .db(move |c| support::renew_subscription(c, &actor, org_id, d))
+                        .db(move |c| support::renew_subscription(c, &st.keys, &actor, org_id, d))
                         .await
                 }
                 Err(e) => Err(e),
@@ -628,8 +629,9 @@ async fn subscription(
             } else {
                 (None, "Subscription removed.")
             };
+            let st = state.clone();
             let result = state
-                .db(move |c| support::set_subscription(c, &actor, org_id, at))
+                .db(move |c| support::set_subscription(c, &st.keys, &actor, org_id, at))
                 .await;
             after_change(
                 &req,

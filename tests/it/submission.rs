@@ -922,7 +922,7 @@ async fn r8_renewal_and_re_enabling_work_at_once_on_an_instance_not_yet_notified
     let actor = sandbox_portal::db::audit::Actor::cli();
     let in_days = |days: i64| Some(chrono::Utc::now() + chrono::Duration::days(days));
 
-    support::set_subscription(&mut app.conn(), &actor, org.id, in_days(-1)).unwrap();
+    support::set_subscription(&mut app.conn(), &app.keys, &actor, org.id, in_days(-1)).unwrap();
     support::disable_org_api(&mut app.conn(), &actor, org.id, "terms").unwrap();
     // Instance 2's gate holds the refusal, then hears of nothing more.
     eventually("instance 2's gate to hold the disable", || {
@@ -934,7 +934,7 @@ async fn r8_renewal_and_re_enabling_work_at_once_on_an_instance_not_yet_notified
     .await;
     deafen(&second.gate).await;
 
-    support::set_subscription(&mut app.conn(), &actor, org.id, in_days(30)).unwrap();
+    support::set_subscription(&mut app.conn(), &app.keys, &actor, org.id, in_days(30)).unwrap();
     assert_eq!(
         submit(&second.addr, value.expose(), b"x").await.0,
         403,

@@ -856,3 +856,76 @@ async fn r7_r10_disabling_what_is_already_disabled_is_409_and_keeps_the_first_re
     );
     assert_eq!(count_of(&app, "ENABLE_ORG_API"), 1);
 }
+
+/// R2 ("initially provisioned … enabled, and displayed"): an org provisioned without a
+/// subscription gets its first token when its subscription starts, from the console or the API.
+/// A renewal of an org that had a subscription creates nothing, even with no token left.
+#[actix_web::test]
+async fn r2_the_first_token_is_created_when_a_subscription_starts_after_provisioning() {
+    let app = TestApp::spawn().await;
+    let mut b = app.login_as_support("sam").await;
+    b.refresh_csrf_at("/support/orgs").await;
+    let res = b.post_form("/support/orgs", &[("name", "Initech")]).await;
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    let initech: Uuid = location.rsplit('/').next().unwrap().parse().unwrap();
+    assert!(app.tokens(initech).is_empty());
+    b.refresh_csrf_at(&location).await;
+    let res = b
+        .post_form(
+            &org_url(initech, "subscription"),
+            &[("action", "renew"), ("days", "30")],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let tokens = app.tokens(initech);
+    assert_eq!(tokens.len(), 1, "R2: the first token");
+    assert!(tokens[0].disabled_at.is_none());
+    assert_eq!(tokens[0].name, "Token 1");
+    assert!(
+        app.audit_actions()
+            .iter()
+            .any(|r| r.0 == "ADD_TOKEN" && r.2 == Some(tokens[0].id)),
+        "the new token is audited"
+    );
+
+    let api = SupportApi::login(&app, "sue").await;
+    let (status, body) = api
+        .call(
+            Method::POST,
+            "/support/orgs",
+            Some(json!({ "name": "Globex" })),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let globex: Uuid = body["id"].as_str().unwrap().parse().unwrap();
+    let end = (Utc::now() + Duration::days(30)).to_rfc3339();
+    let (status, body) = api
+        .call(
+            Method::PUT,
+            &format!("/support/orgs/{globex}/subscription"),
+            Some(json!({ "expiresAt": end })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(app.tokens(globex).len(), 1);
+
+    // Had a subscription: renewing after every token was deleted gives none back.
+    let (org, token) = app.org("Umbrella");
+    sandbox_portal::service::tokens::delete(
+        &mut app.conn(),
+        &sandbox_portal::db::audit::Actor::cli(),
+        org.id,
+        token.id,
+    )
+    .unwrap();
+    let end = (Utc::now() + Duration::days(90)).to_rfc3339();
+    let (status, _) = api
+        .call(
+            Method::PUT,
+            &format!("/support/orgs/{}/subscription", org.id),
+            Some(json!({ "expiresAt": end })),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(app.tokens(org.id).is_empty());
+}
