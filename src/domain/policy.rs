@@ -43,7 +43,8 @@ pub enum Refusal {
     /// R7 / R10
     ProviderDisabled(Disabled),
     /// R4
-    TokenLimitReached { limit: i32 },
+    /// `count` may exceed `limit` when support lowered the limit below it (R4).
+    TokenLimitReached { limit: i32, count: i64 },
 }
 
 /// What the provider disabled, which decides what a refusal says.
@@ -86,7 +87,14 @@ impl Refusal {
                  provider, so no token can be added. Contact support to re-enable it."
                     .into()
             }
-            Refusal::TokenLimitReached { limit } => format!(
+            Refusal::TokenLimitReached { limit, count } if *count > i64::from(*limit) => {
+                format!(
+                    "Your organization has {count} Sandbox API tokens, more than its limit of \
+                     {limit}. Delete {} tokens before adding a new one.",
+                    count - i64::from(*limit) + 1
+                )
+            }
+            Refusal::TokenLimitReached { limit, .. } => format!(
                 "Your organization already has the maximum of {limit} Sandbox API tokens. \
                  Delete a token before adding a new one."
             ),
@@ -116,6 +124,7 @@ impl OrgFacts {
         if self.token_count >= i64::from(self.token_limit) {
             return Err(Refusal::TokenLimitReached {
                 limit: self.token_limit,
+                count: self.token_count,
             });
         }
         Ok(())
@@ -307,9 +316,25 @@ mod tests {
     fn r4_add_is_refused_at_the_limit() {
         let mut f = facts();
         f.token_count = 5;
-        assert_eq!(f.may_add(), Err(Refusal::TokenLimitReached { limit: 5 }));
+        assert_eq!(
+            f.may_add(),
+            Err(Refusal::TokenLimitReached { limit: 5, count: 5 })
+        );
         f.token_count = 4;
         assert_eq!(f.may_add(), Ok(()));
+    }
+
+    #[test]
+    fn r4_above_a_lowered_limit_the_refusal_says_how_many_to_delete() {
+        let mut f = facts();
+        f.token_count = 5;
+        f.token_limit = 2;
+        let refusal = f.may_add().unwrap_err();
+        assert_eq!(
+            refusal.message(),
+            "Your organization has 5 Sandbox API tokens, more than its limit of 2. Delete 4 \
+             tokens before adding a new one."
+        );
     }
 
     #[test]

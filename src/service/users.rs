@@ -290,6 +290,15 @@ pub fn set_disabled(
         let user = users::find_by_username(conn, username.trim())?.ok_or_else(|| {
             AppError::BadRequest(format!("There is no user named \"{}\".", username.trim()))
         })?;
+        // A repeat would audit a change that is none (as the support console refuses a repeat
+        // disable of a token or org).
+        if user.disabled == disabled {
+            return Err(AppError::Conflict(format!(
+                "{} is already {}.",
+                user.username,
+                if disabled { "disabled" } else { "enabled" }
+            )));
+        }
         let user: User = diesel::update(u::table.find(user.id))
             .set((
                 u::disabled.eq(disabled),

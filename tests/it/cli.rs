@@ -189,6 +189,15 @@ async fn disabling_a_user_ends_their_sessions_at_once_and_refuses_their_logins()
     assert_eq!(b.login("alice", PASSWORD).await.status(), 303);
     let actions: Vec<String> = app.audit_actions().into_iter().map(|r| r.0).collect();
     assert!(actions.contains(&"DISABLE_USER".into()) && actions.contains(&"ENABLE_USER".into()));
+    // A repeat changes nothing and audits nothing.
+    let out = cli(
+        &app.db.url,
+        &["user", "enable", "--username", "alice"],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("alice is already enabled."));
+    assert_eq!(app.audit_actions().len(), actions.len());
     let out = cli(
         &app.db.url,
         &["user", "disable", "--username", "nobody"],
