@@ -209,7 +209,7 @@ impl<P: Permission + 'static> FromRequest for Authorized<P> {
             let session = req.get_session();
             let user = load_user(&req, &session).await?;
             if !user.role.can(P::ACTION) {
-                return Err(AppError::forbidden());
+                return Err(denied(&req, &user, P::ACTION, None).await);
             }
             Ok(Authorized {
                 user,
@@ -245,32 +245,32 @@ impl<P: Permission + 'static> FromRequest for OrgScope<P> {
             let may_act = user.role.can(P::ACTION);
             // A caller whose role may not act is told that, not the input rules (§4); an org
             // they may not see stays a 404, whatever the role.
-            let refuse_input = |message: &str| {
-                if may_act {
-                    AppError::BadRequest(message.into())
-                } else {
-                    AppError::forbidden()
+            let input_error = |message: &str| AppError::BadRequest(message.into());
+            let wanted = match web::Query::<OrgParam>::from_query(req.query_string()) {
+                Ok(q) => q.into_inner().org,
+                Err(_) if may_act => {
+                    return Err(input_error(
+                        "Name one organization with ?orgId= (or ?org= on a page).",
+                    ));
                 }
+                Err(_) => return Err(denied(&req, &user, P::ACTION, None).await),
             };
-            let wanted = web::Query::<OrgParam>::from_query(req.query_string())
-                .map_err(|_| {
-                    refuse_input("Name one organization with ?orgId= (or ?org= on a page).")
-                })?
-                .into_inner()
-                .org;
             // A script of a user with several orgs must say which one; a page opens the first
             // and offers the others.
             if wanted.is_none()
                 && req.path().starts_with("/api/")
                 && (user.role.sees_all_orgs() || user.org_ids.len() > 1)
             {
-                return Err(refuse_input(
+                if !may_act {
+                    return Err(denied(&req, &user, P::ACTION, None).await);
+                }
+                return Err(input_error(
                     "You can see several organizations: name one with ?orgId=.",
                 ));
             }
             let org = resolve_org(&req, &user, wanted).await?;
             if !may_act {
-                return Err(AppError::forbidden());
+                return Err(denied(&req, &user, P::ACTION, Some(org.id)).await);
             }
             Ok(OrgScope {
                 user,
@@ -279,6 +279,45 @@ impl<P: Permission + 'static> FromRequest for OrgScope<P> {
             })
         })
     }
+}
+
+/// §7: an attempt the caller's role does not allow is audited (ACCESS_DENIED, result FAILURE),
+/// in the org it was aimed at when that is known; then refused with 403. A failure to record it
+/// does not turn the 403 into an error.
+async fn denied(
+    req: &HttpRequest,
+    user: &CurrentUser,
+    action: Action,
+    org_id: Option<Uuid>,
+) -> AppError {
+    if let Some(state) = req.app_data::<web::Data<AppState>>() {
+        let actor = user.actor();
+        let details = serde_json::json!({
+            "permission": action.as_str(),
+            "method": req.method().as_str(),
+            "path": req.path(),
+        });
+        let recorded = state
+            .db(move |c| {
+                db::audit::record(
+                    c,
+                    &actor,
+                    db::audit::Event {
+                        org_id,
+                        action: "ACCESS_DENIED",
+                        resource: None,
+                        success: false,
+                        details,
+                    },
+                )?;
+                Ok(())
+            })
+            .await;
+        if let Err(e) = recorded {
+            tracing::error!(error = %e.message(), "could not audit a refused attempt");
+        }
+    }
+    AppError::forbidden()
 }
 
 async fn resolve_org(

@@ -28,6 +28,20 @@ pub enum Action {
     ViewAuditLog,
 }
 
+impl Action {
+    /// As the audit log records it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::ViewTokens => "view_tokens",
+            Action::RevealToken => "reveal_token",
+            Action::ManageTokens => "manage_tokens",
+            Action::DisableTokens => "disable_tokens",
+            Action::ManageOrgs => "manage_orgs",
+            Action::ViewAuditLog => "view_audit_log",
+        }
+    }
+}
+
 impl Role {
     pub const ALL: [Role; 5] = [
         Role::OrgAdmin,

@@ -154,7 +154,7 @@ pub fn add(
     org_id: Uuid,
     name: Option<&str>,
 ) -> Result<(Token, TokenValue), AppError> {
-    conn.transaction(|conn| {
+    let result = conn.transaction(|conn| {
         let (_, facts) = lock_org(conn, org_id)?;
         facts.may_add()?;
         let name = match name.map(str::trim).filter(|n| !n.is_empty()) {
@@ -162,7 +162,8 @@ pub fn add(
             None => default_name(&tokens::names(conn, org_id)?),
         };
         create(conn, keys, actor, org_id, &name)
-    })
+    });
+    audit_refusal(conn, actor, org_id, "ADD_TOKEN", None, result)
 }
 
 /// R3: every reveal is audited. R8: refused while the subscription is not active.
@@ -174,7 +175,7 @@ pub fn reveal(
     token_id: Uuid,
     how: &str,
 ) -> Result<(Token, TokenValue), AppError> {
-    conn.transaction(|conn| {
+    let result = conn.transaction(|conn| {
         let org = orgs::find(conn, org_id)?.ok_or(AppError::NotFound)?;
         let token = tokens::find(conn, org_id, token_id)?.ok_or(AppError::NotFound)?;
         facts(conn, &org)?.may_reveal()?;
@@ -192,7 +193,8 @@ pub fn reveal(
             },
         )?;
         Ok((token, value))
-    })
+    });
+    audit_refusal(conn, actor, org_id, "REVEAL_TOKEN", Some(token_id), result)
 }
 
 /// R9.
@@ -203,7 +205,7 @@ pub fn rename(
     token_id: Uuid,
     raw_name: &str,
 ) -> Result<Token, AppError> {
-    conn.transaction(|conn| {
+    let result = conn.transaction(|conn| {
         let (_, facts) = lock_org(conn, org_id)?;
         let before = tokens::find(conn, org_id, token_id)?.ok_or(AppError::NotFound)?;
         facts.may_rename()?;
@@ -222,7 +224,8 @@ pub fn rename(
             },
         )?;
         Ok(token)
-    })
+    });
+    audit_refusal(conn, actor, org_id, "RENAME_TOKEN", Some(token_id), result)
 }
 
 /// R5: the old digest is gone once this commits, so the old value matches nothing.
@@ -233,7 +236,7 @@ pub fn regenerate(
     org_id: Uuid,
     token_id: Uuid,
 ) -> Result<(Token, TokenValue), AppError> {
-    conn.transaction(|conn| {
+    let result = conn.transaction(|conn| {
         let (_, facts) = lock_org(conn, org_id)?;
         let before = tokens::find(conn, org_id, token_id)?.ok_or(AppError::NotFound)?;
         facts.may_regenerate_or_delete(before.disabled_at.is_some())?;
@@ -253,7 +256,15 @@ pub fn regenerate(
         )?;
         db::notify::org_changed(conn, org_id)?;
         Ok((token, value))
-    })
+    });
+    audit_refusal(
+        conn,
+        actor,
+        org_id,
+        "REGENERATE_TOKEN",
+        Some(token_id),
+        result,
+    )
 }
 
 /// R6.
@@ -263,7 +274,7 @@ pub fn delete(
     org_id: Uuid,
     token_id: Uuid,
 ) -> Result<Token, AppError> {
-    conn.transaction(|conn| {
+    let result = conn.transaction(|conn| {
         let (_, facts) = lock_org(conn, org_id)?;
         let token = tokens::find(conn, org_id, token_id)?.ok_or(AppError::NotFound)?;
         facts.may_regenerate_or_delete(token.disabled_at.is_some())?;
@@ -281,7 +292,40 @@ pub fn delete(
         )?;
         db::notify::org_changed(conn, org_id)?;
         Ok(token)
-    })
+    });
+    audit_refusal(conn, actor, org_id, "DELETE_TOKEN", Some(token_id), result)
+}
+
+/// §7: an attempt refused by a rule (R4 limit, R7 disabled, R8 expired) is audited too, with
+/// result FAILURE and the refusal's code, in a transaction of its own: the attempt's own was
+/// rolled back. Bad input and unknown ids are not: they change nothing and concern nobody.
+fn audit_refusal<T>(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    org_id: Uuid,
+    action: &str,
+    token_id: Option<Uuid>,
+    result: Result<T, AppError>,
+) -> Result<T, AppError> {
+    let Err(refused @ AppError::Policy(_)) = &result else {
+        return result;
+    };
+    let token = match token_id {
+        Some(id) => tokens::find(conn, org_id, id)?,
+        None => None,
+    };
+    audit::record(
+        conn,
+        actor,
+        Event {
+            org_id: Some(org_id),
+            action,
+            resource: token.as_ref().map(|t| (t.id, t.name.as_str())),
+            success: false,
+            details: json!({ "refused": refused.code() }),
+        },
+    )?;
+    result
 }
 
 /// Which token a presented value belongs to, if any (lookup by keyed digest, never plaintext).

@@ -38,6 +38,7 @@ pub const ACTIONS: &[&str] = &[
     "ENABLE_USER",
     "CHANGE_ROLE",
     "CHANGE_PASSWORD",
+    "ACCESS_DENIED",
 ];
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -329,3 +329,77 @@ async fn a_refused_login_is_one_audit_row_even_for_a_partner_of_several_orgs() {
     assert_eq!(b.login("nobody-at-all", "wrong").await.status(), 401);
     assert_eq!(app.audit_actions().len(), before + 2);
 }
+
+/// §7 ("result"): attempts that are refused are audited as FAILURE, with who, where and why:
+/// by role (ACCESS_DENIED, in the org aimed at) and by rule (R4 limit, R8 expired, R7
+/// disabled, under the action that was attempted). Nothing else changes.
+#[actix_web::test]
+async fn refused_attempts_are_audited_as_failures_with_the_reason() {
+    use sandbox_portal::db::schema::audit_events as a;
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    let failures = || -> Vec<(String, Option<Uuid>, Option<Uuid>, String, serde_json::Value)> {
+        a::table
+            .filter(a::result.eq("FAILURE"))
+            .filter(a::action.ne("LOGIN"))
+            .order(a::id.asc())
+            .select((a::action, a::org_id, a::resource_id, a::actor, a::details))
+            .load(&mut app.conn())
+            .unwrap()
+    };
+
+    // By role: a viewer forcing a rename, a partner forcing a reveal.
+    let viewer = app.login_as("vera", Role::OrgViewer, &[org.id]).await;
+    let res = viewer
+        .hx_post(&token_url(org.id, token.id, "rename"), &[("name", "x")])
+        .await;
+    assert_eq!(res.status(), 403);
+    let partner = app.login_as("pat", Role::PartnerViewer, &[org.id]).await;
+    let res = partner
+        .hx_post(&token_url(org.id, token.id, "reveal"), &[])
+        .await;
+    assert_eq!(res.status(), 403);
+    let rows = failures();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(
+        (rows[0].0.as_str(), rows[0].1, rows[0].3.as_str()),
+        ("ACCESS_DENIED", Some(org.id), "vera")
+    );
+    assert_eq!(rows[0].4["permission"], "manage_tokens");
+    assert_eq!(
+        (rows[1].0.as_str(), rows[1].3.as_str()),
+        ("ACCESS_DENIED", "pat")
+    );
+    assert_eq!(rows[1].4["permission"], "reveal_token");
+
+    // By rule: the limit (R4), then an expired subscription (R8).
+    diesel::update(sandbox_portal::db::schema::organizations::table.find(org.id))
+        .set(sandbox_portal::db::schema::organizations::token_limit.eq(1))
+        .execute(&mut app.conn())
+        .unwrap();
+    let admin = app.login_as("alice", Role::OrgAdmin, &[org.id]).await;
+    let res = admin.hx_post(&add_url(org.id), &[("name", "more")]).await;
+    assert_eq!(res.status(), 409);
+    sandbox_portal::db::orgs::set_subscription(
+        &mut app.conn(),
+        org.id,
+        Some(chrono::Utc::now() - chrono::Duration::days(1)),
+    )
+    .unwrap();
+    let res = admin
+        .hx_post(&token_url(org.id, token.id, "regenerate"), &[])
+        .await;
+    assert_eq!(res.status(), 403);
+    let rows = failures();
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    assert_eq!((rows[2].0.as_str(), rows[2].1), ("ADD_TOKEN", Some(org.id)));
+    assert_eq!(rows[2].4["refused"], "TOKEN_LIMIT_REACHED");
+    assert_eq!(
+        (rows[3].0.as_str(), rows[3].2),
+        ("REGENERATE_TOKEN", Some(token.id))
+    );
+    assert_eq!(rows[3].4["refused"], "SUBSCRIPTION_EXPIRED");
+    assert_eq!(app.tokens(org.id).len(), 1, "nothing changed");
+    let (ok, out) = verify(&app);
+    assert!(ok, "{out}");
+}
