@@ -338,7 +338,14 @@ async fn refused_attempts_are_audited_as_failures_with_the_reason() {
     use sandbox_portal::db::schema::audit_events as a;
     let app = TestApp::spawn().await;
     let (org, token) = app.org("Acme");
-    let failures = || -> Vec<(String, Option<Uuid>, Option<Uuid>, String, serde_json::Value)> {
+    type Row = (
+        String,
+        Option<Uuid>,
+        Option<Uuid>,
+        String,
+        serde_json::Value,
+    );
+    let failures = || -> Vec<Row> {
         a::table
             .filter(a::result.eq("FAILURE"))
             .filter(a::action.ne("LOGIN"))
