@@ -232,7 +232,11 @@ impl OrgFacts {
 
 /// R9: 1–10 characters after trimming.
 pub fn validate_token_name(raw: &str) -> Result<String, String> {
-    let name = raw.trim();
+    use unicode_normalization::UnicodeNormalization;
+    // Composed (NFC): an "é" typed as e + combining accent is one character, as a person counts
+    // it, and the same name however it was typed (R9's uniqueness).
+    let name: String = raw.trim().nfc().collect();
+    let name = name.as_str();
     let len = name.chars().count();
     if len == 0 {
         return Err("Enter a name for the token (1 to 10 characters).".into());
@@ -322,6 +326,14 @@ mod tests {
         );
         f.token_count = 4;
         assert_eq!(f.may_add(), Ok(()));
+    }
+
+    #[test]
+    fn r9_a_name_typed_with_combining_accents_counts_as_a_person_counts_it() {
+        let decomposed = "e\u{301}".repeat(6);
+        assert_eq!(decomposed.chars().count(), 12);
+        let name = validate_token_name(&decomposed).unwrap();
+        assert_eq!(name, "\u{e9}".repeat(6), "stored composed");
     }
 
     #[test]
