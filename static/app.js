@@ -78,8 +78,18 @@
     (successor || fallback).focus();
   }
 
-  document.addEventListener("htmx:beforeRequest", function (evt) {
+  // A form cannot take focus: for one, what submitted it (its button, also for an Enter in a
+  // field) is what focus goes back to.
+  function triggerOf(evt) {
     var elt = evt.detail && evt.detail.elt;
+    if (!elt || elt.tagName !== "FORM") return elt;
+    var config = evt.detail.requestConfig;
+    var submitter = config && config.triggeringEvent && config.triggeringEvent.submitter;
+    return submitter || elt.querySelector("button[type=submit], button:not([type])") || elt;
+  }
+
+  document.addEventListener("htmx:beforeRequest", function (evt) {
+    var elt = triggerOf(evt);
     if (elt && !elt.closest("dialog")) lastTrigger = elt;
   });
   document.addEventListener("htmx:afterSettle", settleFocus);
@@ -90,12 +100,24 @@
   // on settle so that no keystroke lands in between. Focus that is still somewhere (htmx keeps
   // it on a field that is swapped with the same id, as a refused rename is) is left alone.
   document.addEventListener("htmx:afterSwap", function (evt) {
+    // The server names the control to land on when the answer holds something new (the row a
+    // token was just added as): that wins over whatever htmx kept focus on.
+    var marked = document.querySelector("[data-focus-after-swap]");
+    if (marked) {
+      var target = document.getElementById(marked.getAttribute("data-focus-after-swap"));
+      marked.removeAttribute("data-focus-after-swap");
+      if (target) {
+        target.focus();
+        return;
+      }
+    }
     var config = evt.detail && evt.detail.requestConfig;
     var next = config && config.elt && config.elt.getAttribute("data-focus-after");
     if (!next) return;
     var active = document.activeElement;
     if (active && active !== document.body && active.isConnected) return;
-    var successor = document.getElementById(next);
+    // No counterpart when the answer was the whole table (the token had gone meanwhile).
+    var successor = document.getElementById(next) || document.getElementById("tokens-title");
     if (successor) successor.focus();
   });
 

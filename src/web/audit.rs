@@ -1,7 +1,7 @@
 //! Audit log (SPEC §5, §7): org admins and viewers see their org's events, support every org's.
 //! Filters by action, user and date range; keyset pagination; CSV export streamed page by page.
 use super::html;
-use super::view::{Chrome, exact, iso};
+use super::view::{Chrome, iso, when};
 use crate::auth::extract::{Authorized, ViewAuditLog};
 use crate::db::audit::{self, EventRow, Filter};
 use crate::db::orgs;
@@ -186,7 +186,7 @@ fn cursor(raw: &Option<String>) -> Result<Option<(DateTime<Utc>, i64)>, AppError
 
 fn row(e: &EventRow, org_name: Option<String>) -> Row {
     Row {
-        time: exact(&e.occurred_at),
+        time: when(&e.occurred_at),
         time_iso: iso(&e.occurred_at),
         actor: e.actor.clone(),
         role: e.actor_role.clone().unwrap_or_default(),

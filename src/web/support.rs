@@ -2,7 +2,7 @@
 //! subscription, set limits, and disable or re-enable an org's Sandbox API access (R10) or one
 //! token (R7). Support never sees a token value. Plain forms with redirect-after-post, so it
 //! works with JavaScript off; every change goes through `service::support`, as the API does.
-use super::view::{Chrome, exact, relative};
+use super::view::{Chrome, relative, when};
 use super::{html, see_other_with_flash, take_flash};
 use crate::auth::extract::{Authorized, DisableTokens, ManageOrgs, object_id};
 use crate::db::audit::Actor;
@@ -52,6 +52,7 @@ pub struct OrgRow {
     pub cloud: String,
     pub subscription: String,
     pub api_disabled: bool,
+    pub has_subscription: bool,
 }
 
 #[derive(Template)]
@@ -70,6 +71,8 @@ pub struct SupportToken {
     pub id: Uuid,
     pub name: String,
     pub masked: String,
+    /// The last characters of the value, for the masked value's spoken form.
+    pub hint: String,
     pub status: &'static str,
     pub disabled: bool,
     pub provider_disabled: bool,
@@ -168,8 +171,8 @@ fn subscription_text(org: &Org) -> String {
         SubscriptionStatus::of(org.subscription_expires_at, now),
         org.subscription_expires_at,
     ) {
-        (SubscriptionStatus::Active, Some(t)) => format!("Active until {}", exact(&t)),
-        (SubscriptionStatus::Expired, Some(t)) => format!("Expired on {}", exact(&t)),
+        (SubscriptionStatus::Active, Some(t)) => format!("Active until {}", when(&t)),
+        (SubscriptionStatus::Expired, Some(t)) => format!("Expired on {}", when(&t)),
         _ => "No subscription".into(),
     }
 }
@@ -224,6 +227,7 @@ fn render_orgs(
             cloud: o.cloud.clone(),
             subscription: subscription_text(o),
             api_disabled: o.api_disabled_at.is_some(),
+            has_subscription: o.subscription_expires_at.is_some(),
         })
         .collect();
     let page = OrgsPage {
@@ -373,6 +377,7 @@ fn support_tokens(
                 id: t.id,
                 name: t.name.clone(),
                 masked: masked(&t.value_hint),
+                hint: t.value_hint.clone(),
                 status: s.status.label(),
                 disabled: s.status.is_disabled(),
                 provider_disabled: t.disabled_at.is_some(),
@@ -564,6 +569,11 @@ async fn subscription(
     let actor = auth.user.actor();
     match f.action.as_str() {
         "renew" => {
+            // Said as a start when there was none before, not as a renewal.
+            let started = find_org(&state, org_id)
+                .await?
+                .subscription_expires_at
+                .is_none();
             let result = match number("Days", &f.days) {
                 // An empty field is no length at all: refused with the bounds, like zero.
                 Ok(d) => {
@@ -583,6 +593,9 @@ async fn subscription(
                 org_id,
                 result,
                 |org| match org.subscription_expires_at {
+                    Some(end) if started => {
+                        format!("Subscription started. It runs until {}.", when(&end))
+                    }
                     Some(end) => format!("Subscription renewed until {}.", end.format("%Y-%m-%d")),
                     None => "Subscription renewed.".into(),
                 },

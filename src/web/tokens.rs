@@ -1,5 +1,5 @@
 //! The Sandbox API Token page (R1, R3–R9, R12).
-use super::view::{Chrome, exact, iso, relative};
+use super::view::{Chrome, iso, relative, when};
 use super::{html, see_other, see_other_with_flash, take_flash};
 use crate::auth::extract::{Manage, OrgScope, Permission, Reveal, View, object_id};
 use crate::db::models::Org;
@@ -59,6 +59,8 @@ pub struct Ctx {
     pub page: &'static str,
     /// `?org=<id>`, appended to every URL so multi-org users act on the org they look at.
     pub q: String,
+    /// The same org for the GET forms, whose fields replace their action's query.
+    pub org_id: Uuid,
     pub csrf: String,
     pub can_reveal: bool,
     pub can_manage: bool,
@@ -70,15 +72,17 @@ pub struct Row {
     pub id: Uuid,
     pub name: String,
     pub shown_value: String,
+    /// The last characters of the value, for the masked value's spoken form.
+    pub hint: String,
     pub revealed: bool,
     pub disabled: bool,
     pub status_label: &'static str,
     pub disabled_reason: Option<String>,
     pub last_modified_by: String,
     pub last_modified_on: String,
-    pub last_modified_exact: String,
     pub last_modified_iso: String,
-    pub last_used: Option<(String, String, String)>,
+    /// As shown ("5 minutes ago"), and exact for the `datetime` attribute.
+    pub last_used: Option<(String, String)>,
     pub calls_today: i32,
     pub spark: super::view::Sparkline,
     pub can_reveal: bool,
@@ -87,6 +91,8 @@ pub struct Row {
     pub editing: bool,
     pub name_input: String,
     pub name_error: Option<String>,
+    /// The row was just added: keyboard focus goes to it once it is in the page.
+    pub focus_after_swap: bool,
 }
 
 pub struct Banner {
@@ -126,6 +132,8 @@ struct Page {
     quota: super::view::Gauge,
     /// What was typed into Add's name field, kept when a plain form post was refused.
     add_name: String,
+    /// Why that name was refused, shown next to the field.
+    add_error: Option<String>,
 }
 
 #[derive(Template)]
@@ -133,6 +141,7 @@ struct Page {
 struct Panel {
     ctx: Ctx,
     add_name: String,
+    add_error: Option<String>,
     rows: Vec<Row>,
     add_allowed: bool,
     add_refusal: Option<String>,
@@ -159,8 +168,10 @@ struct DialogFragment {
 struct RowState {
     revealed: Option<(Uuid, TokenValue)>,
     editing: Option<(Uuid, String, Option<String>)>,
-    /// Add's name field as typed, after a refusal.
-    adding: Option<String>,
+    /// Add's name field as typed, and why it was refused.
+    adding: Option<(String, String)>,
+    /// The token just added.
+    added: Option<Uuid>,
 }
 
 struct Loaded {
@@ -218,6 +229,7 @@ fn ctx<P: Permission>(scope: &OrgScope<P>) -> Ctx {
     Ctx {
         page: PAGE,
         q: format!("?org={}", scope.org.id),
+        org_id: scope.org.id,
         csrf: scope.user.csrf.clone(),
         can_reveal: scope.user.role.can(Action::RevealToken),
         can_manage: scope.user.role.can(Action::ManageTokens),
@@ -238,17 +250,15 @@ fn to_row(view: &TokenView, facts: &OrgFacts, ctx: &Ctx, rs: &RowState) -> Row {
             Some((_, v)) => v.expose().to_owned(),
             None => masked(&t.value_hint),
         },
+        hint: t.value_hint.clone(),
         revealed: revealed.is_some(),
         disabled: state.status.is_disabled(),
         status_label: state.status.label(),
         disabled_reason: state.provider_reason,
         last_modified_by: t.last_modified_by.clone(),
-        last_modified_on: super::view::short(&t.last_modified_at),
-        last_modified_exact: exact(&t.last_modified_at),
+        last_modified_on: when(&t.last_modified_at),
         last_modified_iso: iso(&t.last_modified_at),
-        last_used: t
-            .last_used_at
-            .map(|u| (relative(&u, now), exact(&u), iso(&u))),
+        last_used: t.last_used_at.map(|u| (relative(&u, now), iso(&u))),
         calls_today: view.calls_today,
         spark: super::view::sparkline(&view.history, "Calls"),
         can_reveal: ctx.can_reveal && facts.may_reveal().is_ok(),
@@ -262,6 +272,7 @@ fn to_row(view: &TokenView, facts: &OrgFacts, ctx: &Ctx, rs: &RowState) -> Row {
             .map(|e| e.1.clone())
             .unwrap_or_else(|| t.name.clone()),
         name_error: editing.and_then(|e| e.2.clone()),
+        focus_after_swap: rs.added == Some(t.id),
     }
 }
 
@@ -277,7 +288,7 @@ fn banners(org: &Org, facts: &OrgFacts, tokens: &[TokenView]) -> Vec<Banner> {
                  and no changes can be made. Contact Zscaler Support to renew; the same tokens \
                  will work again after renewal.",
                 org.subscription_expires_at
-                    .map(|t| exact(&t))
+                    .map(|t| when(&t))
                     .unwrap_or_default()
             ),
         }),
@@ -352,22 +363,28 @@ fn render_page<P: Permission>(
         add_refusal,
         dialog,
         flash,
-        add_name: rs.adding.clone().unwrap_or_default(),
+        add_name: rs.adding.clone().map(|a| a.0).unwrap_or_default(),
+        add_error: rs.adding.clone().map(|a| a.1),
         ctx,
     };
     Ok(page.render().map_err(anyhow::Error::from)?)
 }
 
-fn render_panel<P: Permission>(scope: &OrgScope<P>, loaded: &Loaded) -> Result<String, AppError> {
+fn render_panel<P: Permission>(
+    scope: &OrgScope<P>,
+    loaded: &Loaded,
+    rs: &RowState,
+) -> Result<String, AppError> {
     let ctx = ctx(scope);
     let rows = loaded
         .tokens
         .iter()
-        .map(|t| to_row(t, &loaded.facts, &ctx, &RowState::default()))
+        .map(|t| to_row(t, &loaded.facts, &ctx, rs))
         .collect();
     let (add_allowed, add_refusal) = add_state(&loaded.facts, &ctx);
     let panel = Panel {
-        add_name: String::new(),
+        add_name: rs.adding.clone().map(|a| a.0).unwrap_or_default(),
+        add_error: rs.adding.clone().map(|a| a.1),
         rows,
         add_allowed,
         add_refusal,
@@ -416,6 +433,37 @@ fn page_url<P: Permission>(scope: &OrgScope<P>) -> String {
     format!("{PAGE}?org={}", scope.org.id)
 }
 
+const TOKEN_GONE: &str = "This token no longer exists: it was deleted, perhaps in another session. The list is up to date now.";
+
+/// A token that is not there any more (deleted elsewhere; or another org's, which must look
+/// the same): say so and show the table as it is now. A bare 404 message would leave the
+/// stale row with controls that look as if they worked.
+async fn token_gone<P: Permission>(
+    req: &HttpRequest,
+    state: &AppState,
+    scope: &OrgScope<P>,
+) -> Result<HttpResponse, AppError> {
+    let loaded = load(state, scope).await?;
+    if is_htmx(req) {
+        let panel = render_panel(scope, &loaded, &RowState::default())?;
+        return Ok(HttpResponse::build(StatusCode::NOT_FOUND)
+            .content_type("text/html; charset=utf-8")
+            .insert_header(("HX-Retarget", "#token-panel"))
+            .insert_header(("HX-Reswap", "outerHTML"))
+            .body(with_flash(panel, "error", TOKEN_GONE)));
+    }
+    let flash = Some(("error", TOKEN_GONE.to_owned()));
+    let body = render_page(
+        scope,
+        &state.base_url,
+        loaded,
+        &RowState::default(),
+        None,
+        flash,
+    )?;
+    Ok(html(StatusCode::NOT_FOUND, body))
+}
+
 async fn page(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -445,10 +493,11 @@ async fn row(
         return Ok(see_other(&page_url(&scope)));
     }
     let loaded = load(&state, &scope).await?;
-    Ok(html(
-        StatusCode::OK,
-        render_row(&scope, &loaded, id, &RowState::default())?,
-    ))
+    match render_row(&scope, &loaded, id, &RowState::default()) {
+        Ok(body) => Ok(html(StatusCode::OK, body)),
+        Err(AppError::NotFound) => token_gone(&req, &state, &scope).await,
+        Err(e) => Err(e),
+    }
 }
 
 async fn reveal(
@@ -461,9 +510,14 @@ async fn reveal(
     let actor = scope.user.actor();
     let org_id = scope.org.id;
     let st = state.clone();
-    let (_, value) = state
+    let value = match state
         .db(move |c| ops::reveal(c, &st.keys, &actor, org_id, id, "reveal"))
-        .await?;
+        .await
+    {
+        Ok((_, value)) => value,
+        Err(AppError::NotFound) => return token_gone(&req, &state, &scope).await,
+        Err(e) => return Err(e),
+    };
     let loaded = load(&state, &scope).await?;
     let rs = RowState {
         revealed: Some((id, value)),
@@ -515,34 +569,65 @@ async fn add(
     let added = state
         .db(move |c| ops::add(c, &st.keys, &actor, org_id, name.as_deref()))
         .await;
-    let (token, _) = match added {
+    let htmx = is_htmx(&req);
+    let (token, value) = match added {
         Ok(added) => added,
-        // Without JavaScript, the page again with the reason and the name as typed, rather than
-        // an error page that loses it. (htmx leaves the form as it is and shows the reason.)
-        Err(e @ (AppError::BadRequest(_) | AppError::Conflict(_) | AppError::Policy(_)))
-            if !is_htmx(&req) =>
-        {
+        // A refused name: the form again with the name as typed and the reason next to it.
+        Err(e @ (AppError::BadRequest(_) | AppError::Conflict(_))) => {
+            let status = actix_web::ResponseError::status_code(&e);
             let loaded = load(&state, &scope).await?;
             let rs = RowState {
-                adding: typed,
+                adding: Some((typed.unwrap_or_default(), e.message())),
                 ..RowState::default()
             };
+            let body = if htmx {
+                render_panel(&scope, &loaded, &rs)?
+            } else {
+                render_page(&scope, &state.base_url, loaded, &rs, None, None)?
+            };
+            return Ok(html(status, body));
+        }
+        // Refused whatever the name (the limit, a disable, the subscription): without
+        // JavaScript, the page again with the reason rather than an error page. (htmx shows it
+        // in the flash area.)
+        Err(e @ AppError::Policy(_)) if !htmx => {
+            let loaded = load(&state, &scope).await?;
             let flash = Some(("error", e.message()));
-            let body = render_page(&scope, &state.base_url, loaded, &rs, None, flash)?;
+            let body = render_page(
+                &scope,
+                &state.base_url,
+                loaded,
+                &RowState::default(),
+                None,
+                flash,
+            )?;
             return Ok(html(actix_web::ResponseError::status_code(&e), body));
         }
         Err(e) => return Err(e),
     };
-    let message = format!(
-        "Token \"{}\" added. Use the eye icon to view it.",
-        token.name
-    );
-    if !is_htmx(&req) {
+    if !htmx {
+        // A plain form post is answered by a redirect (a reload must not add again), and the
+        // value may not ride in the session to the next page: the eye icon shows it there.
+        let message = format!(
+            "Token \"{}\" added. Use the eye icon to view it.",
+            token.name
+        );
         return Ok(see_other_with_flash(&req, &page_url(&scope), message));
     }
     let loaded = load(&state, &scope).await?;
-    let body = with_flash(render_panel(&scope, &loaded)?, "success", &message);
-    Ok(html(StatusCode::CREATED, body))
+    // The new value is shown once, as after a regenerate, so that it can be put to use at once
+    // (the help page: "the new API token displayed").
+    let rs = RowState {
+        revealed: Some((token.id, value)),
+        added: Some(token.id),
+        ..RowState::default()
+    };
+    let message = format!(
+        "Token \"{}\" added. Its value is shown below; the eye icon hides it.",
+        token.name
+    );
+    let body = with_flash(render_panel(&scope, &loaded, &rs)?, "success", &message);
+    Ok(secret_html(StatusCode::CREATED, body))
 }
 
 async fn rename_form(
@@ -555,14 +640,14 @@ async fn rename_form(
     let loaded = load(&state, &scope).await?;
     // No form for a rename that would be refused (R8).
     loaded.facts.may_rename()?;
-    let current = loaded
+    let Some(current) = loaded
         .tokens
         .iter()
         .find(|t| t.token.id == id)
-        .ok_or(AppError::NotFound)?
-        .token
-        .name
-        .clone();
+        .map(|t| t.token.name.clone())
+    else {
+        return token_gone(&req, &state, &scope).await;
+    };
     let rs = RowState {
         editing: Some((id, current, None)),
         ..Default::default()
@@ -621,6 +706,7 @@ async fn rename(
             };
             Ok(html(status, body))
         }
+        Err(AppError::NotFound) => token_gone(&req, &state, &scope).await,
         Err(e) => Err(e),
     }
 }
@@ -633,12 +719,14 @@ async fn confirm(
     regenerate: bool,
 ) -> Result<HttpResponse, AppError> {
     let loaded = load(&state, &scope).await?;
-    let token = &loaded
+    let Some(token) = loaded
         .tokens
         .iter()
         .find(|t| t.token.id == id)
-        .ok_or(AppError::NotFound)?
-        .token;
+        .map(|t| &t.token)
+    else {
+        return token_gone(&req, &state, &scope).await;
+    };
     // Offer the dialog only when the change would be allowed: no dead-end confirmation.
     loaded
         .facts
@@ -715,9 +803,14 @@ async fn regenerate(
     let actor = scope.user.actor();
     let org_id = scope.org.id;
     let st = state.clone();
-    let (token, value) = state
+    let (token, value) = match state
         .db(move |c| ops::regenerate(c, &st.keys, &actor, org_id, id))
-        .await?;
+        .await
+    {
+        Ok(done) => done,
+        Err(AppError::NotFound) => return token_gone(&req, &state, &scope).await,
+        Err(e) => return Err(e),
+    };
     let loaded = load(&state, &scope).await?;
     // The new value is shown once, so it can be put where the old one was used.
     let rs = RowState {
@@ -752,14 +845,20 @@ async fn delete(
     let id = object_id(&id)?;
     let actor = scope.user.actor();
     let org_id = scope.org.id;
-    let token = state
-        .db(move |c| ops::delete(c, &actor, org_id, id))
-        .await?;
+    let token = match state.db(move |c| ops::delete(c, &actor, org_id, id)).await {
+        Ok(token) => token,
+        Err(AppError::NotFound) => return token_gone(&req, &state, &scope).await,
+        Err(e) => return Err(e),
+    };
     let message = format!("Token \"{}\" deleted.", token.name);
     if !is_htmx(&req) {
         return Ok(see_other_with_flash(&req, &page_url(&scope), message));
     }
     let loaded = load(&state, &scope).await?;
-    let body = with_flash(render_panel(&scope, &loaded)?, "success", &message);
+    let body = with_flash(
+        render_panel(&scope, &loaded, &RowState::default())?,
+        "success",
+        &message,
+    );
     Ok(html(StatusCode::OK, body))
 }

@@ -31,20 +31,18 @@ impl Chrome {
     }
 }
 
-pub fn exact(t: &DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
-}
-
-/// To the minute, for table cells; the exact time goes in the hover title.
-pub fn short(t: &DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M").to_string()
+/// How every page shows a moment: to the minute and in UTC, with the zone written out, so a
+/// table cell, a notice and a message read alike and nobody takes it for local time. The exact
+/// instant goes in the `datetime` attribute of a `<time>`.
+pub fn when(t: &DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
 pub fn iso(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// "just now", "5 minutes ago", "yesterday", then the date.
+/// "just now", "5 minutes ago", "yesterday", then the moment as `when` shows it.
 pub fn relative(t: &DateTime<Utc>, now: DateTime<Utc>) -> String {
     let secs = (now - *t).num_seconds().max(0);
     let plural = |n: i64, unit: &str| format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" });
@@ -54,7 +52,7 @@ pub fn relative(t: &DateTime<Utc>, now: DateTime<Utc>) -> String {
         3600..=86_399 => plural(secs / 3600, "hour"),
         86_400..=172_799 => "yesterday".into(),
         172_800..=2_591_999 => plural(secs / 86_400, "day"),
-        _ => t.format("%b %-d, %Y").to_string(),
+        _ => when(t),
     }
 }
 
@@ -134,6 +132,18 @@ mod tests {
         assert_eq!(gauge(85, 100).level, "warn");
         assert_eq!(gauge(150, 100).percent, 100);
         assert_eq!(gauge(0, 0).level, "full");
+    }
+
+    #[test]
+    fn moments_show_their_zone() {
+        let t = DateTime::parse_from_rfc3339("2026-11-29T04:18:19Z")
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default();
+        assert_eq!(when(&t), "2026-11-29 04:18 UTC");
+        assert_eq!(
+            relative(&t, t + chrono::Duration::days(40)),
+            "2026-11-29 04:18 UTC"
+        );
     }
 
     #[test]

@@ -13,3 +13,4 @@ mod submission;
 mod support;
 mod tokens;
 mod ui;
+mod ux;

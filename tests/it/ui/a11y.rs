@@ -51,7 +51,7 @@ async fn browser_admin_pages_are_accessible() {
     look_at(&chrome, &axe, "tokens-revealed").await;
 
     chrome
-        .click(&format!("{row} a[aria-label^='Rename token']"))
+        .click(&format!("{row} button[aria-label^='Rename token']"))
         .await;
     let field = format!("#name-{}", token.id);
     chrome.fill(&field, "name-that-is-too-long").await;
@@ -61,7 +61,7 @@ async fn browser_admin_pages_are_accessible() {
 
     chrome.goto(PAGE).await;
     chrome
-        .click(&format!("{row} a[aria-label^='Regenerate token']"))
+        .click(&format!("{row} button[aria-label^='Regenerate token']"))
         .await;
     chrome.wait_for("dialog.modal").await;
     look_at(&chrome, &axe, "dialog-regenerate").await;
@@ -69,7 +69,7 @@ async fn browser_admin_pages_are_accessible() {
     chrome.wait_gone("dialog.modal").await;
 
     chrome
-        .click(&format!("{row} a[aria-label^='Delete token']"))
+        .click(&format!("{row} button[aria-label^='Delete token']"))
         .await;
     chrome.wait_for("dialog.modal").await;
     look_at(&chrome, &axe, "dialog-delete").await;

@@ -57,7 +57,7 @@ async fn browser_without_javascript_enter_on_the_delete_page_does_not_delete() {
 
     chrome
         .click_and_load(&format!(
-            "#token-{} a[aria-label^='Delete token']",
+            "#token-{} button[aria-label^='Delete token']",
             spare.id
         ))
         .await;

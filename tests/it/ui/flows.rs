@@ -64,7 +64,10 @@ async fn browser_reveal_hide_and_copy_a_token() {
     assert_eq!(chrome.text(&value_cell(token.id)).await, value);
 
     chrome
-        .click(&format!("{} a[aria-label^='Hide token']", row(token.id)))
+        .click(&format!(
+            "{} button[aria-label^='Hide token']",
+            row(token.id)
+        ))
         .await;
     chrome
         .wait_gone(&format!("{} code[data-token-value]", row(token.id)))
@@ -176,7 +179,7 @@ async fn browser_regenerate_through_the_modal() {
         return;
     };
     let old = app.value_of(org.id, token.id).expose().to_owned();
-    let trigger = format!("{} a[aria-label^='Regenerate token']", row(token.id));
+    let trigger = format!("{} button[aria-label^='Regenerate token']", row(token.id));
 
     chrome.click(&trigger).await;
     chrome.wait_until("the dialog to open as a modal", "!!document.querySelector('dialog.modal') && document.querySelector('dialog.modal').matches(':modal')").await;
@@ -226,7 +229,10 @@ async fn browser_delete_through_the_modal() {
     login_new(&app, &chrome, "alice", Role::OrgAdmin, &[org.id]).await;
 
     chrome
-        .click(&format!("{} a[aria-label^='Delete token']", row(extra.id)))
+        .click(&format!(
+            "{} button[aria-label^='Delete token']",
+            row(extra.id)
+        ))
         .await;
     chrome.wait_for("dialog.modal").await;
     let title = chrome.text("#dialog-title").await;
@@ -237,7 +243,10 @@ async fn browser_delete_through_the_modal() {
     assert_eq!(app.tokens(org.id).len(), 2);
 
     chrome
-        .click(&format!("{} a[aria-label^='Delete token']", row(extra.id)))
+        .click(&format!(
+            "{} button[aria-label^='Delete token']",
+            row(extra.id)
+        ))
         .await;
     chrome.wait_for("dialog.modal").await;
     chrome.click("dialog.modal button[type=submit]").await;
@@ -258,7 +267,10 @@ async fn browser_rename_with_an_error_then_a_valid_name() {
     let before = token.name.clone();
 
     chrome
-        .click(&format!("{} a[aria-label^='Rename token']", row(token.id)))
+        .click(&format!(
+            "{} button[aria-label^='Rename token']",
+            row(token.id)
+        ))
         .await;
     let field = format!("#name-{}", token.id);
     chrome.wait_for(&field).await;
@@ -321,9 +333,9 @@ async fn browser_view_only_users_see_no_controls() {
 async fn assert_no_management_controls(chrome: &Chrome) {
     for control in [
         "form.add-form",
-        "a[aria-label^='Rename token']",
-        "a[aria-label^='Regenerate token']",
-        "a[aria-label^='Delete token']",
+        "button[aria-label^='Rename token']",
+        "button[aria-label^='Regenerate token']",
+        "button[aria-label^='Delete token']",
     ] {
         assert!(!chrome.exists(control).await, "{control} is shown");
     }

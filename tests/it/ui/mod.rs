@@ -10,6 +10,7 @@ mod dialogs;
 mod flows;
 mod focus;
 mod nojs;
+mod ux;
 
 use chromiumoxide::browser::{Browser, BrowserConfig};
 use chromiumoxide::cdp::browser_protocol::browser::{

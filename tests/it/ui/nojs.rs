@@ -41,7 +41,7 @@ async fn browser_without_javascript_core_flows_work_with_plain_forms() {
         app.value_of(org.id, token.id).expose()
     );
     chrome
-        .click_and_load(&format!("{row} a[aria-label^='Hide token']"))
+        .click_and_load(&format!("{row} button[aria-label^='Hide token']"))
         .await;
     assert!(
         !chrome
@@ -71,7 +71,7 @@ async fn browser_without_javascript_core_flows_work_with_plain_forms() {
 
     // Rename: the form is a page of its own; a bad name comes back with the message.
     chrome
-        .click_and_load(&format!("{plain_row} a[aria-label^='Rename token']"))
+        .click_and_load(&format!("{plain_row} button[aria-label^='Rename token']"))
         .await;
     let field = format!("#name-{}", plain.id);
     chrome.fill(&field, "far-too-long-a-name").await;
@@ -105,14 +105,18 @@ async fn browser_without_javascript_core_flows_work_with_plain_forms() {
     // Regenerate: the dialog is a page; Cancel leaves everything as it was.
     let old = app.value_of(org.id, plain.id).expose().to_owned();
     chrome
-        .click_and_load(&format!("{plain_row} a[aria-label^='Regenerate token']"))
+        .click_and_load(&format!(
+            "{plain_row} button[aria-label^='Regenerate token']"
+        ))
         .await;
     assert!(chrome.visible("dialog[open]").await, "the dialog is shown");
     chrome.click_and_load("dialog [data-dialog-cancel]").await;
     assert!(!chrome.exists("dialog").await);
     assert_eq!(app.value_of(org.id, plain.id).expose(), old);
     chrome
-        .click_and_load(&format!("{plain_row} a[aria-label^='Regenerate token']"))
+        .click_and_load(&format!(
+            "{plain_row} button[aria-label^='Regenerate token']"
+        ))
         .await;
     chrome.click_and_load("dialog button[type=submit]").await;
     let new = app.value_of(org.id, plain.id).expose().to_owned();
@@ -127,7 +131,7 @@ async fn browser_without_javascript_core_flows_work_with_plain_forms() {
 
     // Delete through its dialog page.
     chrome
-        .click_and_load(&format!("{plain_row} a[aria-label^='Delete token']"))
+        .click_and_load(&format!("{plain_row} button[aria-label^='Delete token']"))
         .await;
     chrome.click_and_load("dialog button[type=submit]").await;
     assert!(!chrome.exists(&plain_row).await);
