@@ -242,6 +242,31 @@ pub async fn refuse_cross_site(
     Ok(req.error_response(refused).map_into_right_body())
 }
 
+/// RFC 9110 §15.5.2: every 401 carries a challenge. No registered scheme describes "log in
+/// with a form, then send the cookie it sets", so this one follows the HTTP cookie-auth draft
+/// (draft-broyer-http-cookie-auth): where to log in, and which cookie comes back.
+pub async fn challenge_unauthorized(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let mut res = next.call(req).await?;
+    if res.status() == StatusCode::UNAUTHORIZED {
+        let https = res
+            .request()
+            .app_data::<web::Data<crate::state::AppState>>()
+            .is_some_and(|s| s.https);
+        let challenge = format!(
+            r#"Cookie realm="sandbox-portal", form-action="{}/authenticatedSession", cookie-name="{}""#,
+            super::PREFIX,
+            super::openapi::session_cookie_name(https)
+        );
+        if let Ok(value) = header::HeaderValue::from_str(&challenge) {
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+        }
+    }
+    Ok(res)
+}
+
 fn same_site(req: &ServiceRequest) -> bool {
     let headers = req.headers();
     if let Some(site) = headers.get("sec-fetch-site")
