@@ -27,6 +27,21 @@ impl Reply {
             .get(name)
             .map_or("", |v| v.to_str().unwrap_or(""))
     }
+
+    fn message(&self) -> &str {
+        self.body["message"].as_str().unwrap_or("")
+    }
+
+    /// A 400 (`BAD_REQUEST`) whose message says `expected`.
+    fn bad_request(&self, expected: &str) {
+        assert_eq!(self.status, StatusCode::BAD_REQUEST, "{}", self.body);
+        assert_eq!(self.body["code"], "BAD_REQUEST", "{}", self.body);
+        assert!(
+            self.message().contains(expected),
+            "wanted {expected:?} in {:?}",
+            self.message()
+        );
+    }
 }
 
 impl Script {
@@ -138,4 +153,87 @@ async fn every_401_of_the_json_api_says_where_to_log_in() {
     let ok = me.get("/authenticatedSession").await;
     assert_eq!(ok.status, 200);
     assert_eq!(ok.header("www-authenticate"), "");
+}
+
+#[actix_web::test]
+async fn malformed_json_and_queries_are_explained_in_a_persons_words_without_the_value() {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    let admin = Script::as_user(&app, "alice", Role::OrgAdmin, &[org.id]).await;
+    let support = Script::as_user(&app, "sam", Role::Support, &[]).await;
+    let rename = format!("/sandboxApiTokens/{}?orgId={}", token.id, org.id);
+
+    let array = admin.raw(Method::PUT, &rename, Some("[]")).await;
+    let bad_date = support
+        .send(
+            Method::POST,
+            "/support/orgs",
+            Some(json!({"name": "BadDate", "subscriptionExpiresAt": "tomorrow"})),
+        )
+        .await;
+    let big_limit = support
+        .send(
+            Method::POST,
+            "/support/orgs",
+            Some(json!({"name": "Big", "tokenLimit": 3_000_000_000_u64})),
+        )
+        .await;
+    let bad_role = support
+        .send(
+            Method::POST,
+            "/support/users",
+            Some(json!({"username": "u", "password": PASSWORD, "role": "hunter2"})),
+        )
+        .await;
+    let bad_org_id = support
+        .send(
+            Method::POST,
+            "/support/users",
+            Some(
+                json!({"username": "u", "password": PASSWORD, "role": "org_admin",
+                        "orgIds": ["hunter2"]}),
+            ),
+        )
+        .await;
+    let negative_page = admin.get("/auditLogs?page=-1").await;
+    let word_page = support.get("/support/orgs?page=hunter2").await;
+    let broken = admin.raw(Method::PUT, &rename, Some("{\"name\": ")).await;
+
+    array.bad_request("The body must be a JSON object");
+    bad_date.bad_request(
+        "subscriptionExpiresAt must be an RFC 3339 date-time such as 2027-01-31T00:00:00Z",
+    );
+    big_limit.bad_request("tokenLimit must be a whole number");
+    bad_role.bad_request("role must be one of org_admin, org_viewer");
+    bad_org_id.bad_request("orgIds[0] must be an id (a UUID");
+    negative_page.bad_request("page must be a whole number from 1");
+    word_page.bad_request("page must be a whole number from 1");
+    broken.bad_request("The body is not valid JSON (line 1, column");
+    for r in [
+        &array,
+        &bad_date,
+        &big_limit,
+        &bad_role,
+        &bad_org_id,
+        &negative_page,
+        &word_page,
+        &broken,
+    ] {
+        let m = r.message();
+        for internal in [
+            "hunter2",
+            "tomorrow",
+            "3000000000",
+            "struct",
+            "deserialize",
+            "u32",
+        ] {
+            assert!(!m.contains(internal), "{internal} in {m:?}");
+        }
+    }
+    assert_eq!(
+        app.tokens(org.id)[0].name,
+        token.name,
+        "nothing was written"
+    );
 }
