@@ -125,7 +125,8 @@ impl Application {
                     utoipa_actix_web::scope(api::PREFIX)
                         .configure(api::routes)
                         .wrap(sessions())
-                        .wrap(from_fn(api::http::refuse_cross_site)),
+                        .wrap(from_fn(api::http::refuse_cross_site))
+                        .wrap(from_fn(api::http::challenge_unauthorized)),
                 )
                 .split_for_parts();
             app.app_data(web::Data::new(api_doc)).service(

@@ -1,11 +1,12 @@
 //! `/auditLogs` (SPEC §7): org admins and viewers read their org's events, support every org's.
 use super::http::{PAGE_SIZE, json, offset_of, split_page};
+use super::input;
 use crate::auth::extract::{Authorized, ViewAuditLog, object_id};
 use crate::db::audit::{self, EventRow};
 use crate::error::{AppError, ErrorBody};
 use crate::state::AppState;
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpRequest, HttpResponse, get, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -89,17 +90,17 @@ pub struct AuditPage {
 )]
 #[get("/auditLogs")]
 pub async fn list(
+    req: HttpRequest,
     state: web::Data<AppState>,
     auth: Authorized<ViewAuditLog>,
-    // A malformed query is reported after authorization (see `http::Body`).
-    q: Result<web::Query<AuditQuery>, actix_web::Error>,
-) -> actix_web::Result<HttpResponse> {
-    let q = q?.into_inner();
+) -> Result<HttpResponse, AppError> {
+    // Read after authorization (see `http::Body`).
+    let q: AuditQuery = input::query(req.query_string())?;
     let user = &auth.user;
     let wanted = q.org_id.as_deref().map(object_id).transpose()?;
     let orgs: Option<Vec<Uuid>> = match wanted {
         Some(id) if user.may_see(id) => Some(vec![id]),
-        Some(_) => return Err(AppError::NotFound.into()),
+        Some(_) => return Err(AppError::NotFound),
         None if user.role.sees_all_orgs() => None,
         None => Some(user.org_ids.clone()),
     };

@@ -18,7 +18,7 @@ use uuid::Uuid;
 pub const BODY_LIMIT: usize = 64 * 1024;
 pub const PAGE_SIZE: i64 = 50;
 
-/// Malformed input is the client's error and says what is wrong (serde's words); never a 500
+/// Malformed input is the client's error and says what is wrong (`input`); never a 500
 /// and never actix's plain-text default. Handlers read bodies with `Body`; the JSON and path
 /// configs are the same rules for any extractor added later.
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -28,8 +28,10 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .error_handler(|e, _| json_error(e).into()),
     )
     .app_data(
-        web::QueryConfig::default().error_handler(|e, _| {
-            AppError::BadRequest(format!("Invalid query string: {e}")).into()
+        // Handlers read their query with `input::query`, which names the field; this is for any
+        // extractor added later, and says no more than serde's words would leak.
+        web::QueryConfig::default().error_handler(|_, _| {
+            AppError::BadRequest("The query string could not be read.".into()).into()
         }),
     )
     // Path parameters here are ids: one that does not parse names nothing (404, as for web).
@@ -110,6 +112,7 @@ fn json_error(e: JsonPayloadError) -> AppError {
         JsonPayloadError::ContentType => AppError::BadRequest(
             "Send a JSON body with the header Content-Type: application/json.".into(),
         ),
+        JsonPayloadError::Deserialize(e) if e.is_syntax() || e.is_eof() => super::input::syntax(&e),
         JsonPayloadError::Deserialize(e) => AppError::BadRequest(format!(
             "Invalid JSON body: {}",
             without_value(&e.to_string())
@@ -159,7 +162,7 @@ impl<T: Default> Body<T> {
     }
 }
 
-impl<T: DeserializeOwned + 'static> FromRequest for Body<T> {
+impl<T: DeserializeOwned + utoipa::PartialSchema + 'static> FromRequest for Body<T> {
     type Error = actix_web::Error;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
@@ -183,8 +186,14 @@ impl<T: DeserializeOwned + 'static> FromRequest for Body<T> {
             );
             return Box::pin(async move { Ok(Body(Err(refused))) });
         }
-        let body = JsonBody::<T>::new(req, payload, None, true).limit(BODY_LIMIT);
-        Box::pin(async move { Ok(Body(body.await.map(Some).map_err(json_error))) })
+        let body = JsonBody::<serde_json::Value>::new(req, payload, None, true).limit(BODY_LIMIT);
+        Box::pin(async move {
+            let read = body
+                .await
+                .map_err(json_error)
+                .and_then(super::input::body::<T>);
+            Ok(Body(read.map(Some)))
+        })
     }
 }
 
@@ -205,7 +214,7 @@ pub fn secret_json<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {
 pub fn offset_of(page: Option<u32>) -> Result<(u32, i64), AppError> {
     match page.unwrap_or(1) {
         0 => Err(AppError::BadRequest(
-            "?page= counts from 1 (the first page).".into(),
+            "page must be a whole number from 1 (the first page).".into(),
         )),
         page => Ok((page, i64::from(page - 1) * PAGE_SIZE)),
     }
@@ -240,6 +249,31 @@ pub async fn refuse_cross_site(
     }
     let refused = AppError::Forbidden("Cross-site request refused".into());
     Ok(req.error_response(refused).map_into_right_body())
+}
+
+/// RFC 9110 §15.5.2: every 401 carries a challenge. No registered scheme describes "log in
+/// with a form, then send the cookie it sets", so this one follows the HTTP cookie-auth draft
+/// (draft-broyer-http-cookie-auth): where to log in, and which cookie comes back.
+pub async fn challenge_unauthorized(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let mut res = next.call(req).await?;
+    if res.status() == StatusCode::UNAUTHORIZED {
+        let https = res
+            .request()
+            .app_data::<web::Data<crate::state::AppState>>()
+            .is_some_and(|s| s.https);
+        let challenge = format!(
+            r#"Cookie realm="sandbox-portal", form-action="{}/authenticatedSession", cookie-name="{}""#,
+            super::PREFIX,
+            super::openapi::session_cookie_name(https)
+        );
+        if let Ok(value) = header::HeaderValue::from_str(&challenge) {
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+        }
+    }
+    Ok(res)
 }
 
 fn same_site(req: &ServiceRequest) -> bool {

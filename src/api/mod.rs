@@ -5,6 +5,7 @@
 //! table and the OpenAPI paths come from the same `service(...)` calls and cannot drift.
 pub mod audit;
 pub mod http;
+pub mod input;
 pub mod openapi;
 pub mod session;
 pub mod support;

@@ -17,7 +17,8 @@ pub const SESSION_SCHEME: &str = "session";
                        the session cookie authenticates the other calls. Errors are \
                        {\"code\", \"message\"}. Users who can see several organizations name one \
                        with ?orgId=. A method a path does not offer gets 405 METHOD_NOT_ALLOWED \
-                       with an Allow header.",
+                       with an Allow header. A 401 carries WWW-Authenticate: Cookie, naming \
+                       where to log in (form-action) and the cookie (cookie-name).",
     ),
     modifiers(&SessionCookie),
     tags(
@@ -44,14 +45,17 @@ impl Modify for SessionCookie {
 
 /// The cookie's name depends on how the portal is served (`startup::session_middleware`):
 /// over https it carries the `__Host-` prefix.
-fn session_scheme(https: bool) -> SecurityScheme {
-    let name = if https {
+pub fn session_cookie_name(https: bool) -> &'static str {
+    if https {
         "__Host-sp_session"
     } else {
         "sp_session"
-    };
+    }
+}
+
+fn session_scheme(https: bool) -> SecurityScheme {
     SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
-        name,
+        session_cookie_name(https),
         "The session cookie set by POST /api/v1/authenticatedSession (HttpOnly, SameSite=Strict; \
          ends at logout and after the idle and absolute timeouts, 30 minutes and 12 hours by default).",
     )))

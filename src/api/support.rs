@@ -10,7 +10,7 @@ use crate::service::support::{self as ops, LimitsChange, OrgSummary};
 use crate::service::{orgs as provisioning, users};
 use crate::state::AppState;
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, get, post, put, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -112,12 +112,12 @@ pub struct OrgPage {
 )]
 #[get("/support/orgs")]
 pub async fn list_orgs(
+    req: HttpRequest,
     state: web::Data<AppState>,
     _auth: Authorized<ManageOrgs>,
-    // A malformed query is reported after authorization (see `http::Body`).
-    q: Result<web::Query<OrgSearch>, actix_web::Error>,
-) -> actix_web::Result<HttpResponse> {
-    let OrgSearch { search, page } = q?.into_inner();
+) -> Result<HttpResponse, AppError> {
+    // Read after authorization (see `http::Body`).
+    let OrgSearch { search, page } = super::input::query(req.query_string())?;
     let (page, offset) = offset_of(page)?;
     let rows = state
         .db(move |c| ops::list_orgs(c, search.as_deref(), offset, PAGE_SIZE + 1))

@@ -50,6 +50,22 @@ fn refuse(status: StatusCode, message: impl Into<Cow<'static, str>>) -> HttpResp
     })
 }
 
+/// RFC 9110 §15.5.2: a 401 names how to authenticate. A token that was sent and refused also
+/// gets RFC 6750's `invalid_token`, so a client can tell "send one" from "this one is no good".
+fn unauthorized(message: &'static str, token_sent: bool) -> HttpResponse {
+    let challenge = if token_sent {
+        r#"Bearer realm="Sandbox Submission API", error="invalid_token""#
+    } else {
+        r#"Bearer realm="Sandbox Submission API""#
+    };
+    let mut res = refuse(StatusCode::UNAUTHORIZED, message);
+    res.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static(challenge),
+    );
+    res
+}
+
 /// R8, for an org whose subscription ended or was removed.
 const DISABLED: &str = "The API token is disabled. Contact support to re-enable it.";
 const NO_SUBSCRIPTION: &str =
@@ -204,10 +220,10 @@ async fn handle(
 ) -> HttpResponse {
     // Refusals that need no database: missing, malformed (checksum), unknown, disabled, expired.
     let Some(raw) = presented_token(&req) else {
-        return refuse(StatusCode::UNAUTHORIZED, "Missing API token");
+        return unauthorized("Missing API token", false);
     };
     let Some(token) = TokenValue::parse(&raw) else {
-        return refuse(StatusCode::UNAUTHORIZED, "Invalid API token");
+        return unauthorized("Invalid API token", true);
     };
     let digest = state.keys.digest(&token);
     let now = Utc::now();
@@ -216,7 +232,7 @@ async fn handle(
         verdict = recheck(&state, digest, now).await.unwrap_or(verdict);
     }
     let org_id = match verdict {
-        Verdict::Unknown => return refuse(StatusCode::UNAUTHORIZED, "Invalid API token"),
+        Verdict::Unknown => return unauthorized("Invalid API token", true),
         // Refused from memory, and still an API call of the org: R10 counts every call, so the
         // writer counts it (exactly, in the database) before the refusal is sent. Its verdict,
         // read under the org lock, words the refusal.
@@ -312,7 +328,7 @@ const RECHECK_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
 fn refusal(outcome: Outcome) -> Option<HttpResponse> {
     Some(match outcome {
         Outcome::Accepted | Outcome::Counted => return None,
-        Outcome::Unknown => refuse(StatusCode::UNAUTHORIZED, "Invalid API token"),
+        Outcome::Unknown => unauthorized("Invalid API token", true),
         Outcome::Disabled | Outcome::ThresholdExceeded => refuse(StatusCode::FORBIDDEN, DISABLED),
         Outcome::Expired => refuse(StatusCode::FORBIDDEN, NO_SUBSCRIPTION),
         Outcome::QuotaExceeded => {

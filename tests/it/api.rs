@@ -419,7 +419,7 @@ async fn malformed_input_gets_400_json_that_says_what_is_wrong() {
         missing.body["message"]
             .as_str()
             .unwrap()
-            .contains("missing field `name`"),
+            .contains("name is required"),
         "{}",
         missing.body
     );
@@ -432,7 +432,9 @@ async fn malformed_input_gets_400_json_that_says_what_is_wrong() {
         wrong_type.body["message"]
             .as_str()
             .unwrap()
-            .contains("invalid type")
+            .contains("name must be a string"),
+        "{}",
+        wrong_type.body
     );
 
     let too_long = api

@@ -1,0 +1,239 @@
+//! Contract points found by a hands-on review of both APIs, the CLI and the page routes:
+//! headers the HTTP RFCs require, errors a person can act on, and the interfaces agreeing
+//! (R13).
+use crate::helpers::*;
+use reqwest::{Method, StatusCode};
+use sandbox_portal::domain::role::Role;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+const API: &str = "/api/v1";
+
+/// A script on the JSON API: a cookie jar, no browser headers.
+struct Script {
+    base: String,
+    client: reqwest::Client,
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: reqwest::header::HeaderMap,
+    body: Value,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .map_or("", |v| v.to_str().unwrap_or(""))
+    }
+
+    fn message(&self) -> &str {
+        self.body["message"].as_str().unwrap_or("")
+    }
+
+    /// A 400 (`BAD_REQUEST`) whose message says `expected`.
+    fn bad_request(&self, expected: &str) {
+        assert_eq!(self.status, StatusCode::BAD_REQUEST, "{}", self.body);
+        assert_eq!(self.body["code"], "BAD_REQUEST", "{}", self.body);
+        assert!(
+            self.message().contains(expected),
+            "wanted {expected:?} in {:?}",
+            self.message()
+        );
+    }
+}
+
+impl Script {
+    fn new(app: &TestApp) -> Script {
+        Script {
+            base: app.addr.clone(),
+            client: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+        }
+    }
+
+    async fn as_user(app: &TestApp, username: &str, role: Role, orgs: &[Uuid]) -> Script {
+        app.user(username, role, orgs);
+        let s = Script::new(app);
+        let r = s
+            .send(
+                Method::POST,
+                "/authenticatedSession",
+                Some(json!({"username": username, "password": PASSWORD})),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        s
+    }
+
+    async fn raw(&self, method: Method, path: &str, body: Option<&str>) -> Reply {
+        let mut req = self
+            .client
+            .request(method, format!("{}{API}{path}", self.base));
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_owned());
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap();
+        Reply {
+            status,
+            headers,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        }
+    }
+
+    async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        let text = body.map(|b| b.to_string());
+        self.raw(method, path, text.as_deref()).await
+    }
+
+    async fn get(&self, path: &str) -> Reply {
+        self.send(Method::GET, path, None).await
+    }
+}
+
+#[actix_web::test]
+async fn every_401_of_the_submission_api_carries_a_bearer_challenge() {
+    let app = TestApp::spawn().await;
+    let client = reqwest::Client::new();
+    let submit = format!("{}/zscsb/submit", app.addr);
+
+    let missing = client.post(&submit).body("x").send().await.unwrap();
+    let unknown = client
+        .post(format!("{}/zscsb/discan", app.addr))
+        .bearer_auth("sbx_not_a_real_token")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(missing.status(), 401);
+    assert_eq!(
+        missing.headers()["www-authenticate"],
+        r#"Bearer realm="Sandbox Submission API""#
+    );
+    assert_eq!(unknown.status(), 401);
+    assert_eq!(
+        unknown.headers()["www-authenticate"],
+        r#"Bearer realm="Sandbox Submission API", error="invalid_token""#
+    );
+}
+
+#[actix_web::test]
+async fn every_401_of_the_json_api_says_where_to_log_in() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.org("Acme");
+    app.user("alice", Role::OrgAdmin, &[org.id]);
+    let anonymous = Script::new(&app);
+    let challenge = r#"Cookie realm="sandbox-portal", form-action="/api/v1/authenticatedSession", cookie-name="sp_session""#;
+
+    let who = anonymous.get("/authenticatedSession").await;
+    let list = anonymous.get("/sandboxApiTokens").await;
+    let wrong_password = anonymous
+        .send(
+            Method::POST,
+            "/authenticatedSession",
+            Some(json!({"username": "alice", "password": "not the password"})),
+        )
+        .await;
+
+    for r in [&who, &list, &wrong_password] {
+        assert_eq!(r.status, 401, "{}", r.body);
+        assert_eq!(r.header("www-authenticate"), challenge);
+    }
+    let me = Script::as_user(&app, "bob", Role::OrgViewer, &[org.id]).await;
+    let ok = me.get("/authenticatedSession").await;
+    assert_eq!(ok.status, 200);
+    assert_eq!(ok.header("www-authenticate"), "");
+}
+
+#[actix_web::test]
+async fn malformed_json_and_queries_are_explained_in_a_persons_words_without_the_value() {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    let admin = Script::as_user(&app, "alice", Role::OrgAdmin, &[org.id]).await;
+    let support = Script::as_user(&app, "sam", Role::Support, &[]).await;
+    let rename = format!("/sandboxApiTokens/{}?orgId={}", token.id, org.id);
+
+    let array = admin.raw(Method::PUT, &rename, Some("[]")).await;
+    let bad_date = support
+        .send(
+            Method::POST,
+            "/support/orgs",
+            Some(json!({"name": "BadDate", "subscriptionExpiresAt": "tomorrow"})),
+        )
+        .await;
+    let big_limit = support
+        .send(
+            Method::POST,
+            "/support/orgs",
+            Some(json!({"name": "Big", "tokenLimit": 3_000_000_000_u64})),
+        )
+        .await;
+    let bad_role = support
+        .send(
+            Method::POST,
+            "/support/users",
+            Some(json!({"username": "u", "password": PASSWORD, "role": "hunter2"})),
+        )
+        .await;
+    let bad_org_id = support
+        .send(
+            Method::POST,
+            "/support/users",
+            Some(
+                json!({"username": "u", "password": PASSWORD, "role": "org_admin",
+                        "orgIds": ["hunter2"]}),
+            ),
+        )
+        .await;
+    let negative_page = admin.get("/auditLogs?page=-1").await;
+    let word_page = support.get("/support/orgs?page=hunter2").await;
+    let broken = admin.raw(Method::PUT, &rename, Some("{\"name\": ")).await;
+
+    array.bad_request("The body must be a JSON object");
+    bad_date.bad_request(
+        "subscriptionExpiresAt must be an RFC 3339 date-time such as 2027-01-31T00:00:00Z",
+    );
+    big_limit.bad_request("tokenLimit must be a whole number");
+    bad_role.bad_request("role must be one of org_admin, org_viewer");
+    bad_org_id.bad_request("orgIds[0] must be an id (a UUID");
+    negative_page.bad_request("page must be a whole number from 1");
+    word_page.bad_request("page must be a whole number from 1");
+    broken.bad_request("The body is not valid JSON (line 1, column");
+    for r in [
+        &array,
+        &bad_date,
+        &big_limit,
+        &bad_role,
+        &bad_org_id,
+        &negative_page,
+        &word_page,
+        &broken,
+    ] {
+        let m = r.message();
+        for internal in [
+            "hunter2",
+            "tomorrow",
+            "3000000000",
+            "struct",
+            "deserialize",
+            "u32",
+        ] {
+            assert!(!m.contains(internal), "{internal} in {m:?}");
+        }
+    }
+    assert_eq!(
+        app.tokens(org.id)[0].name,
+        token.name,
+        "nothing was written"
+    );
+}
