@@ -14,4 +14,8 @@ pub mod keys {
     pub const CSRF: &str = "csrf";
     /// The confirmation of a change made by a plain form post, for the page it redirects to.
     pub const FLASH: &str = "flash";
+    /// The id of a token whose value a plain form post (add, regenerate) just made: the page it
+    /// redirects to shows that value once. Only the id: the value never enters the session
+    /// store, the page reads it sealed from the token row.
+    pub const SHOW_ONCE: &str = "show_once";
 }

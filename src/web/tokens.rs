@@ -2,6 +2,7 @@
 use super::view::{Chrome, iso, relative, when};
 use super::{html, see_other, see_other_with_flash, take_flash};
 use crate::auth::extract::{Manage, OrgScope, Permission, Reveal, View, object_id};
+use crate::auth::keys;
 use crate::db::models::Org;
 use crate::db::orgs;
 use crate::domain::policy::{OrgFacts, SubscriptionStatus};
@@ -10,6 +11,7 @@ use crate::domain::token::{TokenValue, masked};
 use crate::error::{AppError, flash_html, is_htmx};
 use crate::service::tokens::{self as ops, TokenView};
 use crate::state::AppState;
+use actix_session::SessionExt;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -470,15 +472,61 @@ async fn page(
     scope: OrgScope<View>,
 ) -> Result<HttpResponse, AppError> {
     let loaded = load(&state, &scope).await?;
+    let shown = match take_show_once(&req) {
+        Some(id)
+            if scope.user.role.can(Action::RevealToken) && loaded.facts.may_reveal().is_ok() =>
+        {
+            let (st, org_id) = (state.clone(), scope.org.id);
+            state
+                .db(move |c| {
+                    let sealed = crate::db::tokens::sealed_value(c, org_id, id)?;
+                    Ok(match sealed {
+                        Some(sealed) => Some((id, st.keys.decrypt(id, &sealed)?)),
+                        None => None,
+                    })
+                })
+                .await?
+        }
+        _ => None,
+    };
+    let secret = shown.is_some();
+    let rs = RowState {
+        revealed: shown,
+        ..RowState::default()
+    };
     let body = render_page(
         &scope,
         &state.base_url,
         loaded,
-        &RowState::default(),
+        &rs,
         None,
         take_flash(&req).map(|m| ("success", m)),
     )?;
-    Ok(html(StatusCode::OK, body))
+    Ok(if secret {
+        secret_html(StatusCode::OK, body)
+    } else {
+        html(StatusCode::OK, body)
+    })
+}
+
+/// After a plain form post made a value: redirect (a reload must not add or regenerate again)
+/// to the page, which shows the value once (see `keys::SHOW_ONCE`).
+fn see_value_once(
+    req: &HttpRequest,
+    location: &str,
+    token_id: Uuid,
+    message: String,
+) -> HttpResponse {
+    if let Err(e) = req.get_session().insert(keys::SHOW_ONCE, token_id) {
+        tracing::warn!(error = %e, "could not keep the new value's token for the next page");
+    }
+    see_other_with_flash(req, location, message)
+}
+
+fn take_show_once(req: &HttpRequest) -> Option<Uuid> {
+    req.get_session()
+        .remove_as::<Uuid>(keys::SHOW_ONCE)
+        .and_then(Result::ok)
 }
 
 /// The masked row: "hide", and "cancel" of a rename.
@@ -606,13 +654,8 @@ async fn add(
         Err(e) => return Err(e),
     };
     if !htmx {
-        // A plain form post is answered by a redirect (a reload must not add again), and the
-        // value may not ride in the session to the next page: the eye icon shows it there.
-        let message = format!(
-            "Token \"{}\" added. Use the eye icon to view it.",
-            token.name
-        );
-        return Ok(see_other_with_flash(&req, &page_url(&scope), message));
+        let message = format!("Token \"{}\" added.", token.name);
+        return Ok(see_value_once(&req, &page_url(&scope), token.id, message));
     }
     let loaded = load(&state, &scope).await?;
     // The new value is shown once, as after a regenerate, so that it can be put to use at once
@@ -811,28 +854,20 @@ async fn regenerate(
         Err(AppError::NotFound) => return token_gone(&req, &state, &scope).await,
         Err(e) => return Err(e),
     };
+    let message = format!(
+        "Token \"{}\" regenerated. The previous value no longer works.",
+        token.name
+    );
+    if !is_htmx(&req) {
+        return Ok(see_value_once(&req, &page_url(&scope), id, message));
+    }
     let loaded = load(&state, &scope).await?;
     // The new value is shown once, so it can be put where the old one was used.
     let rs = RowState {
         revealed: Some((id, value)),
         ..Default::default()
     };
-    let message = format!(
-        "Token \"{}\" regenerated. The previous value no longer works.",
-        token.name
-    );
-    let body = if is_htmx(&req) {
-        with_flash(render_row(&scope, &loaded, id, &rs)?, "success", &message)
-    } else {
-        render_page(
-            &scope,
-            &state.base_url,
-            loaded,
-            &rs,
-            None,
-            Some(("success", message)),
-        )?
-    };
+    let body = with_flash(render_row(&scope, &loaded, id, &rs)?, "success", &message);
     Ok(secret_html(StatusCode::OK, body))
 }
 

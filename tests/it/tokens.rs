@@ -578,3 +578,47 @@ async fn support_with_more_orgs_than_the_switcher_lists_sees_the_org_shown_named
         );
     }
 }
+
+/// R5 without JavaScript: Regenerate and Add answer with a redirect (a reload cannot regenerate
+/// or add again), and the page they lead to shows the new value once, not cached; the session
+/// store holds only the token's id, never the value.
+#[actix_web::test]
+async fn without_javascript_a_new_value_is_shown_once_after_a_redirect() {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    let b = app.login_as("alice", Role::OrgAdmin, &[org.id]).await;
+    let page = format!("{PAGE}?org={}", org.id);
+
+    let res = b
+        .post_form(&token_url(org.id, token.id, "regenerate"), &[])
+        .await;
+    assert_eq!(res.status(), 303, "regenerate redirects");
+    let value = app.value_of(org.id, token.id);
+    use diesel::prelude::*;
+    let sessions: Vec<String> = db::schema::web_sessions::table
+        .select(diesel::dsl::sql::<diesel::sql_types::Text>("state::text"))
+        .load(&mut app.conn())
+        .unwrap();
+    assert!(
+        sessions.iter().all(|s| !s.contains(value.expose())),
+        "no value in the session store"
+    );
+    let shown = b.get(&page).await;
+    assert_eq!(shown.headers()["cache-control"], "no-store, max-age=0");
+    let body = shown.text().await.unwrap();
+    assert!(body.contains(value.expose()), "shown once");
+    assert!(body.contains("regenerated"));
+    let again = b.text(&page).await;
+    assert!(!again.contains(value.expose()), "and only once");
+
+    let res = b.post_form(&add_url(org.id), &[("name", "second")]).await;
+    assert_eq!(res.status(), 303, "add redirects");
+    let added = app
+        .tokens(org.id)
+        .into_iter()
+        .find(|t| t.name == "second")
+        .unwrap();
+    let added_value = app.value_of(org.id, added.id);
+    assert!(b.text(&page).await.contains(added_value.expose()));
+    assert!(!b.text(&page).await.contains(added_value.expose()));
+}
