@@ -155,6 +155,116 @@ async fn every_401_of_the_json_api_says_where_to_log_in() {
     assert_eq!(ok.header("www-authenticate"), "");
 }
 
+/// Audit rows of `action` by `actor`, at `at`, straight into the table (the trigger fills in
+/// the chain), so that dates can be tested without waiting for them.
+fn event_at(app: &TestApp, org: Uuid, actor: &str, action: &str, at: &str) {
+    use diesel::prelude::*;
+    diesel::sql_query(
+        "INSERT INTO audit_events (actor, org_id, action, interface, result, details, occurred_at)
+         VALUES ($1, $2, $3, 'API', 'SUCCESS', '{}', $4::timestamptz)",
+    )
+    .bind::<diesel::sql_types::Text, _>(actor)
+    .bind::<diesel::sql_types::Uuid, _>(org)
+    .bind::<diesel::sql_types::Text, _>(action)
+    .bind::<diesel::sql_types::Text, _>(at)
+    .execute(&mut app.conn())
+    .unwrap();
+}
+
+fn actions_of(r: &Reply) -> Vec<(String, String)> {
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["actor"].as_str().unwrap().to_owned(),
+                e["occurredAt"].as_str().unwrap()[..10].to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[actix_web::test]
+async fn the_audit_api_filters_by_user_and_dates_like_the_audit_page() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.org("Acme");
+    let (other, _) = app.org("Globex");
+    // Within the retention period, which the server purges at start.
+    let day = |n: i64| (chrono::Utc::now().date_naive() - chrono::Days::new(n as u64)).to_string();
+    let (d1, d2, d3) = (day(20), day(19), day(18));
+    event_at(
+        &app,
+        org.id,
+        "Viewer",
+        "REVEAL_TOKEN",
+        &format!("{d1}T12:00:00Z"),
+    );
+    event_at(
+        &app,
+        org.id,
+        "admin",
+        "RENAME_TOKEN",
+        &format!("{d2}T23:59:59Z"),
+    );
+    event_at(
+        &app,
+        org.id,
+        "admin",
+        "RENAME_TOKEN",
+        &format!("{d3}T00:00:00Z"),
+    );
+    event_at(
+        &app,
+        other.id,
+        "viewer",
+        "REVEAL_TOKEN",
+        &format!("{d1}T12:00:00Z"),
+    );
+    let admin = Script::as_user(&app, "alice", Role::OrgAdmin, &[org.id]).await;
+    let support = Script::as_user(&app, "sam", Role::Support, &[]).await;
+
+    let by_user = admin.get("/auditLogs?user=viewer").await;
+    let in_range = admin
+        .get(&format!("/auditLogs?from={d2}&to={d2}&action=RENAME_TOKEN"))
+        .await;
+    let future = admin.get("/auditLogs?from=2099-01-01").await;
+    let support_one_org = support
+        .get(&format!("/auditLogs?orgId={}&user=VIEWER", other.id))
+        .await;
+
+    // Any case, and only the caller's org: the same rule as the page.
+    assert_eq!(actions_of(&by_user), [("Viewer".into(), d1.clone())]);
+    // `to` takes in the whole day, and not a microsecond of the next.
+    assert_eq!(actions_of(&in_range), [("admin".into(), d2)]);
+    assert_eq!(actions_of(&future), []);
+    assert_eq!(actions_of(&support_one_org), [("viewer".into(), d1)]);
+}
+
+#[actix_web::test]
+async fn the_audit_api_refuses_unknown_parameters_and_bad_dates_by_name() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.org("Acme");
+    let admin = Script::as_user(&app, "alice", Role::OrgAdmin, &[org.id]).await;
+
+    let unknown = admin
+        .get("/auditLogs?since=2026-01-01&actor=bob&page=1")
+        .await;
+    let bad_date = admin.get("/auditLogs?from=tomorrow").await;
+    let reversed = admin.get("/auditLogs?from=2026-02-01&to=2026-01-01").await;
+
+    unknown.bad_request(r#"Unknown query parameters "actor", "since""#);
+    assert!(
+        unknown.message().contains("from, to"),
+        "{}",
+        unknown.message()
+    );
+    bad_date.bad_request("from must be a date like 2026-11-28");
+    assert!(!bad_date.message().contains("tomorrow"));
+    reversed.bad_request("ends before it starts");
+}
+
 #[actix_web::test]
 async fn malformed_json_and_queries_are_explained_in_a_persons_words_without_the_value() {
     let app = TestApp::spawn().await;
