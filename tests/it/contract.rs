@@ -347,3 +347,37 @@ async fn malformed_json_and_queries_are_explained_in_a_persons_words_without_the
         "nothing was written"
     );
 }
+
+#[actix_web::test]
+async fn a_wrong_method_on_a_page_address_is_a_405_page_with_allow() {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    let browser = app.login_as("alice", Role::OrgAdmin, &[org.id]).await;
+
+    for path in [
+        "/logout",
+        &token_url(org.id, token.id, "reveal"),
+        &add_url(org.id),
+    ] {
+        let res = browser.get(path).await;
+        assert_eq!(res.status(), 405, "GET {path}");
+        assert_eq!(res.headers()["allow"], "POST", "GET {path}");
+        assert!(
+            res.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+        let page = res.text().await.unwrap();
+        assert!(page.contains("only takes a form submission"), "{page}");
+        // The portal's own page, with the header of a logged-in person.
+        assert!(page.contains("alice"), "{page}");
+    }
+    let post_to_a_page = browser.post_form("/admin/audit-log", &[]).await;
+    assert_eq!(post_to_a_page.status(), 405);
+    assert_eq!(post_to_a_page.headers()["allow"], "GET");
+    assert_eq!(browser.get("/no/such/page").await.status(), 404);
+    assert_eq!(browser.get(&format!("{PAGE}/nothing")).await.status(), 404);
+    // Still there: the GET did nothing.
+    assert_eq!(browser.get(PAGE).await.status(), 200);
+}
