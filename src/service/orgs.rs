@@ -87,6 +87,15 @@ pub fn provision(
     let cloud = text_field(new.cloud, "cloud name")?;
     if let Some(end) = new.subscription_expires_at {
         validate_subscription_end(end)?;
+        // Expiring is a change to an existing org (R8); an org born expired would get a first
+        // token it can never use, and the CLI (whole days from 1) cannot make one either.
+        if end <= Utc::now() {
+            return Err(AppError::BadRequest(
+                "A new organization's subscription must end in the future. To provision it \
+                 without a subscription, leave the end out."
+                    .into(),
+            ));
+        }
     }
     validate_limits(new.token_limit, new.daily_quota, new.abuse_threshold)?;
     conn.transaction(|conn| {

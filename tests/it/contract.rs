@@ -381,3 +381,34 @@ async fn a_wrong_method_on_a_page_address_is_a_405_page_with_allow() {
     // Still there: the GET did nothing.
     assert_eq!(browser.get(PAGE).await.status(), 200);
 }
+
+#[actix_web::test]
+async fn an_org_cannot_be_provisioned_already_expired() {
+    let app = TestApp::spawn().await;
+    let support = Script::as_user(&app, "sam", Role::Support, &[]).await;
+    let past = (chrono::Utc::now() - chrono::Duration::seconds(1)).to_rfc3339();
+
+    let expired = support
+        .send(
+            Method::POST,
+            "/support/orgs",
+            Some(json!({"name": "Past", "subscriptionExpiresAt": "2020-01-01T00:00:00Z"})),
+        )
+        .await;
+    let just_past = support
+        .send(
+            Method::POST,
+            "/support/orgs",
+            Some(json!({"name": "Past", "subscriptionExpiresAt": past})),
+        )
+        .await;
+    let without = support
+        .send(Method::POST, "/support/orgs", Some(json!({"name": "Past"})))
+        .await;
+
+    expired.bad_request("must end in the future");
+    assert!(expired.message().contains("leave the end out"));
+    just_past.bad_request("must end in the future");
+    assert_eq!(without.status, 201, "{}", without.body);
+    assert_eq!(without.body["subscription"]["expiresAt"], Value::Null);
+}
