@@ -382,6 +382,12 @@ async fn a_wrong_method_on_a_page_address_is_a_405_page_with_allow() {
     assert_eq!(browser.get(PAGE).await.status(), 200);
 }
 
+fn org_named(app: &TestApp, name: &str) -> bool {
+    sandbox_portal::db::orgs::find_by_name(&mut app.conn(), name)
+        .unwrap()
+        .is_some()
+}
+
 #[actix_web::test]
 async fn an_org_cannot_be_provisioned_already_expired() {
     let app = TestApp::spawn().await;
@@ -411,4 +417,66 @@ async fn an_org_cannot_be_provisioned_already_expired() {
     just_past.bad_request("must end in the future");
     assert_eq!(without.status, 201, "{}", without.body);
     assert_eq!(without.body["subscription"]["expiresAt"], Value::Null);
+}
+
+#[actix_web::test]
+async fn a_cloud_that_is_not_a_domain_name_is_refused_by_api_ui_and_cli() {
+    let app = TestApp::spawn().await;
+    let api = Script::as_user(&app, "sam", Role::Support, &[]).await;
+    let mut ui = app.login_as_support("sue").await;
+    ui.refresh_csrf_at("/support/orgs").await;
+
+    let by_api = api
+        .send(
+            Method::POST,
+            "/support/orgs",
+            Some(json!({"name": "Bad1", "cloud": "not a cloud!!"})),
+        )
+        .await;
+    let by_ui = ui
+        .post_form(
+            "/support/orgs",
+            &[
+                ("name", "Bad2"),
+                ("cloud", "not a cloud!!"),
+                ("subscription_days", "30"),
+            ],
+        )
+        .await;
+    let by_cli = crate::cli::cli(
+        &app.db.url,
+        &[
+            "org",
+            "create",
+            "--name",
+            "Bad3",
+            "--cloud",
+            "not a cloud!!",
+        ],
+        None,
+    );
+    let good = api
+        .send(
+            Method::POST,
+            "/support/orgs",
+            Some(json!({"name": "Good", "cloud": "ZscalerBeta.net"})),
+        )
+        .await;
+
+    by_api.bad_request("The cloud name must be a domain name such as zscalerbeta.net");
+    assert_eq!(by_ui.status(), 400);
+    assert!(
+        by_ui
+            .text()
+            .await
+            .unwrap()
+            .contains("must be a domain name")
+    );
+    assert!(!by_cli.status.success());
+    assert!(String::from_utf8_lossy(&by_cli.stderr).contains("must be a domain name"));
+    for name in ["Bad1", "Bad2", "Bad3"] {
+        assert!(!org_named(&app, name), "{name} was written");
+    }
+    assert_eq!(good.status, 201, "{}", good.body);
+    assert_eq!(good.body["cloud"], "zscalerbeta.net");
 }
