@@ -480,3 +480,60 @@ async fn a_cloud_that_is_not_a_domain_name_is_refused_by_api_ui_and_cli() {
     assert_eq!(good.status, 201, "{}", good.body);
     assert_eq!(good.body["cloud"], "zscalerbeta.net");
 }
+
+#[actix_web::test]
+async fn user_create_without_any_password_says_none_was_given() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.org("Acme");
+    let org = org.id.to_string();
+    let args = [
+        "user",
+        "create",
+        "--username",
+        "u10",
+        "--role",
+        "org_viewer",
+        "--org",
+        &org,
+    ];
+
+    let nothing = crate::cli::cli(&app.db.url, &args, None);
+    let empty_line = crate::cli::cli(&app.db.url, &args, Some("\n"));
+
+    for out in [&nothing, &empty_line] {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(stderr.contains("no password was given"), "{stderr}");
+        assert!(stderr.contains("SANDBOX_PORTAL_PASSWORD"), "{stderr}");
+        assert!(!stderr.contains("12 characters"), "{stderr}");
+    }
+    assert!(
+        sandbox_portal::db::users::find_by_username(&mut app.conn(), "u10")
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[test]
+fn a_missing_option_s_usage_line_does_not_list_options_taken_from_the_environment() {
+    let data = std::env::temp_dir().join("sandbox-portal-usage-test");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sandbox-portal"))
+        .args(["org", "create"])
+        .env("SANDBOX_PORTAL_DATA", &data)
+        .env("DATABASE_URL", "postgres://nowhere.invalid/db")
+        .env("BIND", "127.0.0.1:0")
+        .output()
+        .unwrap();
+
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--name <NAME>"), "{stderr}");
+    assert!(
+        stderr.contains("Usage: sandbox-portal org create --name <NAME>"),
+        "{stderr}"
+    );
+    for from_env in ["--data-dir", "--database-url", "--bind"] {
+        assert!(!stderr.contains(from_env), "{from_env} in {stderr}");
+    }
+    assert!(!data.exists(), "nothing ran");
+}
