@@ -88,6 +88,7 @@ pub enum OrgCommand {
     Create {
         #[arg(long)]
         name: String,
+        /// Cloud name: a domain name such as zscalerbeta.net.
         #[arg(long, default_value = "zscaler.net")]
         cloud: String,
         /// Days of Sandbox subscription from now (1 to 3650); without it the org has no
