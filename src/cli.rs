@@ -24,6 +24,31 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+impl Cli {
+    /// `Cli::parse`, except for the usage line of a missing required argument. clap builds it
+    /// from the required arguments and those given, and counts an option read from the
+    /// environment as given: with SANDBOX_PORTAL_DATA set, `org create` without --name printed
+    /// `Usage: sandbox-portal org create --name <NAME> --data-dir <DATA_DIR>`, as though
+    /// --data-dir were required. The same command line parsed without the environment fails
+    /// the same way, and its usage line names only what was typed.
+    pub fn parse_args() -> Cli {
+        let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+        match Cli::try_parse_from(&argv) {
+            Ok(cli) => cli,
+            Err(e) if e.kind() == clap::error::ErrorKind::MissingRequiredArgument => {
+                let without_env = <Cli as clap::CommandFactory>::command()
+                    .mut_args(|a| a.env(None::<&'static str>))
+                    .try_get_matches_from(&argv);
+                match without_env {
+                    Err(plain) if plain.kind() == e.kind() => plain.exit(),
+                    _ => e.exit(),
+                }
+            }
+            Err(e) => e.exit(),
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the portal and the Submission API (the default).
@@ -63,6 +88,7 @@ pub enum OrgCommand {
     Create {
         #[arg(long)]
         name: String,
+        /// Cloud name: a domain name such as zscalerbeta.net.
         #[arg(long, default_value = "zscaler.net")]
         cloud: String,
         /// Days of Sandbox subscription from now (1 to 3650); without it the org has no
@@ -425,7 +451,15 @@ fn new_password(username: &str) -> anyhow::Result<String> {
     if !std::io::stdin().is_terminal() {
         let mut line = String::new();
         std::io::stdin().read_line(&mut line)?;
-        return Ok(line.trim_end_matches(['\r', '\n']).to_owned());
+        let password = line.trim_end_matches(['\r', '\n']);
+        // Nothing piped in (`</dev/null`, a script that forgot to) is a missing password, not
+        // a short one.
+        anyhow::ensure!(
+            !password.is_empty(),
+            "no password was given: set SANDBOX_PORTAL_PASSWORD, or send the password as the \
+             first line of standard input"
+        );
+        return Ok(password.to_owned());
     }
     let first = rpassword::prompt_password(format!("Password for {username}: "))?;
     let again = rpassword::prompt_password("The same password again: ")?;

@@ -184,12 +184,6 @@ pub fn flash_html(kind: &str, message: &str) -> String {
         .unwrap_or_else(|_| String::from("An error occurred."))
 }
 
-/// The default service of a scope: an unknown address is a 404 in the scope's own error format
-/// (JSON for the API, the error page for browsers), never an empty body.
-pub async fn not_found() -> Result<actix_web::HttpResponse, AppError> {
-    Err(AppError::NotFound)
-}
-
 /// A navigation from another site (a link in an e-mail or a ticket): the browser withheld the
 /// SameSite=Strict session cookie, so the person looks logged out although they are not.
 pub fn arrived_cross_site(req: &actix_web::HttpRequest) -> bool {
@@ -231,6 +225,7 @@ pub async fn render_errors(
     let status = res.status();
     let message = message_of(Some(e), status);
     let retry_after = res.headers().get(header::RETRY_AFTER).cloned();
+    let allow = res.headers().get(header::ALLOW).cloned();
     let (http_req, _) = res.into_parts();
     // A full error page keeps the header (who is logged in, the way back) for a logged-in
     // person. Not for server errors: the database may be what failed.
@@ -246,6 +241,9 @@ pub async fn render_errors(
     let mut new = browser_error(&http_req, status, &message, user.as_ref());
     if let Some(v) = retry_after {
         new.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    if let Some(v) = allow {
+        new.headers_mut().insert(header::ALLOW, v);
     }
     Ok(ServiceResponse::new(http_req, new).map_into_right_body())
 }

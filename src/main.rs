@@ -1,4 +1,3 @@
-use clap::Parser;
 use sandbox_portal::cli::{Cli, run};
 use tracing_subscriber::EnvFilter;
 
@@ -12,7 +11,7 @@ async fn main() -> std::process::ExitCode {
         // Colour codes only for a person at a terminal, not in a file or the journal.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    match run(Cli::parse()).await {
+    match run(Cli::parse_args()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -135,8 +135,9 @@ impl Application {
                     .wrap(from_fn(error::render_errors))
                     .wrap(sessions())
                     .configure(pages::routes)
-                    // An unknown address gets the portal's own 404 page, not an empty body.
-                    .default_service(web::to(error::not_found)),
+                    // An unknown address gets the portal's own 404 page, not an empty body; a
+                    // known one with the wrong method its 405.
+                    .default_service(web::to(pages::unrouted)),
             )
         })
         .workers(

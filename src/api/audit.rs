@@ -1,8 +1,9 @@
-//! `/auditLogs` (SPEC §7): org admins and viewers read their org's events, support every org's.
-use super::http::{PAGE_SIZE, json, offset_of, split_page};
+//! `/auditLogs` (SPEC §7): org admins and viewers read their org's events, support every org's,
+//! with the audit log page's filters (action, user, dates; the org for support).
+use super::http::{PAGE_SIZE, json, offset_of, only_documented, split_page};
 use super::input;
 use crate::auth::extract::{Authorized, ViewAuditLog, object_id};
-use crate::db::audit::{self, EventRow};
+use crate::db::audit::{self, EventRow, Filter};
 use crate::error::{AppError, ErrorBody};
 use crate::state::AppState;
 use actix_web::http::StatusCode;
@@ -21,6 +22,14 @@ pub struct AuditQuery {
     pub page: Option<u32>,
     /// Only this action, e.g. `REVEAL_TOKEN`.
     pub action: Option<String>,
+    /// Only events of this actor: a username (any case), `system` or `cli`.
+    pub user: Option<String>,
+    /// Only events on or after this UTC day, e.g. `2026-11-01`.
+    #[param(value_type = Option<String>, format = Date)]
+    pub from: Option<String>,
+    /// Only events on or before this UTC day (all of it), e.g. `2026-11-30`.
+    #[param(value_type = Option<String>, format = Date)]
+    pub to: Option<String>,
     /// Support: only this org (default: every org). Others: their own org only.
     #[param(value_type = Option<Uuid>)]
     pub org_id: Option<String>,
@@ -82,7 +91,8 @@ pub struct AuditPage {
     params(AuditQuery),
     responses(
         (status = 200, description = "Events, newest first", body = AuditPage),
-        (status = 400, description = "Malformed query, page 0, or an unknown action", body = ErrorBody),
+        (status = 400, description = "Malformed query, page 0, an unknown action, a malformed date, \
+            a range that ends before it starts, or a query parameter not listed here", body = ErrorBody),
         (status = 401, description = "Not logged in", body = ErrorBody),
         (status = 403, description = "The role may not read the audit log", body = ErrorBody),
         (status = 404, description = "Unknown organization, or one the caller may not see", body = ErrorBody),
@@ -95,6 +105,7 @@ pub async fn list(
     auth: Authorized<ViewAuditLog>,
 ) -> Result<HttpResponse, AppError> {
     // Read after authorization (see `http::Body`).
+    only_documented::<AuditQuery>(&req)?;
     let q: AuditQuery = input::query(req.query_string())?;
     let user = &auth.user;
     let wanted = q.org_id.as_deref().map(object_id).transpose()?;
@@ -106,16 +117,16 @@ pub async fn list(
     };
     let (page, offset) = offset_of(q.page)?;
     let action = crate::web::audit::checked_action(q.action.as_deref())?;
+    let filter = Filter::from_typed(
+        orgs,
+        action,
+        q.user.as_deref(),
+        q.from.as_deref(),
+        q.to.as_deref(),
+    )
+    .map_err(AppError::BadRequest)?;
     let rows = state
-        .db(move |c| {
-            Ok(audit::list(
-                c,
-                orgs.as_deref(),
-                action.as_deref(),
-                offset,
-                PAGE_SIZE + 1,
-            )?)
-        })
+        .db(move |c| Ok(audit::list(c, &filter, offset, PAGE_SIZE + 1)?))
         .await?;
     let (rows, has_more) = split_page(rows);
     Ok(json(

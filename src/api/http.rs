@@ -220,6 +220,40 @@ pub fn offset_of(page: Option<u32>) -> Result<(u32, i64), AppError> {
     }
 }
 
+/// Refuses, naming them, query parameters that the route's documented `P` does not list: a
+/// misspelt or unsupported filter would otherwise be ignored and the answer hold everything.
+pub fn only_documented<P: utoipa::IntoParams>(req: &HttpRequest) -> Result<(), AppError> {
+    let known: Vec<String> = P::into_params(|| None)
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    let mut unknown: Vec<String> = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .map(|(name, _)| name)
+        .filter(|name| !known.iter().any(|k| k == name))
+        // A name is a word or two; keep a runaway one from filling the message.
+        .map(|name| {
+            name.chars()
+                .take(40)
+                .collect::<String>()
+                .escape_default()
+                .to_string()
+        })
+        .collect();
+    unknown.sort();
+    unknown.dedup();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let (noun, unknown) = match unknown.as_slice() {
+        [one] => ("parameter", format!("\"{one}\"")),
+        many => ("parameters", format!("\"{}\"", many.join("\", \""))),
+    };
+    Err(AppError::BadRequest(format!(
+        "Unknown query {noun} {unknown}; this address takes {}.",
+        known.join(", ")
+    )))
+}
+
 /// Fetches one row more than a page to tell whether another page follows.
 pub fn split_page<T>(mut rows: Vec<T>) -> (Vec<T>, bool) {
     let more = rows.len() as i64 > PAGE_SIZE;

@@ -138,10 +138,10 @@ pub async fn list_orgs(
 #[serde(rename_all = "camelCase")]
 pub struct ProvisionRequest {
     pub name: String,
-    /// Default `zscaler.net`.
+    /// A domain name such as `zscalerbeta.net`, kept in lower case. Default `zscaler.net`.
     pub cloud: Option<String>,
-    /// Without it the org has no Sandbox subscription (and no first token, R2). Years
-    /// 1970–9999.
+    /// A time in the future, before the year 10000; without it the org has no Sandbox
+    /// subscription (and no first token, R2).
     pub subscription_expires_at: Option<DateTime<Utc>>,
     /// Default 5.
     pub token_limit: Option<i32>,
@@ -157,7 +157,7 @@ pub struct ProvisionRequest {
     request_body = ProvisionRequest,
     responses(
         (status = 201, description = "Provisioned; with a subscription it has one enabled token (R2)", body = OrgObject),
-        (status = 400, description = "Bad field", body = ErrorBody),
+        (status = 400, description = "Bad field, a cloud that is not a domain name, or a subscription end that is not in the future", body = ErrorBody),
         (status = 401, description = "Not logged in", body = ErrorBody),
         (status = 403, description = "Not support, or a cross-site request", body = ErrorBody),
         (status = 409, description = "The name is taken", body = ErrorBody),

@@ -118,25 +118,15 @@ pub struct EventRow {
     pub details: Value,
 }
 
-/// Newest first. `orgs`: `None` for every org (support), else only events of these orgs.
+/// Newest first, `offset` rows in (the API's `?page=`); the same filters as `page`.
 pub fn list(
     conn: &mut PgConnection,
-    orgs: Option<&[Uuid]>,
-    action: Option<&str>,
+    f: &Filter,
     offset: i64,
     limit: i64,
 ) -> QueryResult<Vec<EventRow>> {
-    let mut q = audit_events::table.into_boxed();
-    match orgs {
-        // As in `page`: an equality reads one org's events in order from its index.
-        Some([one]) => q = q.filter(audit_events::org_id.eq(*one)),
-        Some(ids) => q = q.filter(audit_events::org_id.eq_any(ids.to_vec())),
-        None => {}
-    }
-    if let Some(a) = action {
-        q = q.filter(audit_events::action.eq(a.to_owned()));
-    }
-    q.order((audit_events::occurred_at.desc(), audit_events::id.desc()))
+    filtered(f)
+        .order((audit_events::occurred_at.desc(), audit_events::id.desc()))
         .offset(offset)
         .limit(limit)
         .select(EventRow::as_select())
@@ -196,7 +186,7 @@ pub fn purge_older_than(conn: &mut PgConnection, days: i64) -> QueryResult<usize
     })
 }
 
-/// What the audit log page and its CSV export filter on.
+/// What the audit log page, its CSV export and the API filter on.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
     /// `None`: every org (support); else only these orgs' events.
@@ -207,14 +197,64 @@ pub struct Filter {
     pub until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-/// One keyset page, newest first, strictly older than `before` (time, id): index-backed at any
-/// depth, unlike an offset.
-pub fn page(
-    conn: &mut PgConnection,
-    f: &Filter,
-    before: Option<(chrono::DateTime<chrono::Utc>, i64)>,
-    limit: i64,
-) -> QueryResult<Vec<EventRow>> {
+impl Filter {
+    /// The filters as a person or a script types them (the page's form, the CSV link, the
+    /// API's query string, all with these names), read one way for every interface (R13).
+    /// `orgs` is what the caller's role lets them see; `action` is already checked against the
+    /// known actions. The error is a message for the person who typed the filter.
+    pub fn from_typed(
+        orgs: Option<Vec<Uuid>>,
+        action: Option<String>,
+        user: Option<&str>,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<Filter, String> {
+        let actor = typed(user).map(str::to_owned);
+        if actor
+            .as_deref()
+            .is_some_and(|a| a.chars().any(char::is_control))
+        {
+            return Err("The user filter cannot contain control characters.".into());
+        }
+        let from = day("from", from)?;
+        let to = day("to", to)?;
+        if let (Some(f), Some(t)) = (from, to)
+            && f > t
+        {
+            return Err("The date range ends before it starts.".into());
+        }
+        let midnight = |d: chrono::NaiveDate| d.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
+        Ok(Filter {
+            orgs,
+            action,
+            actor,
+            from: from.and_then(midnight),
+            // `to` includes that whole day.
+            until: to.and_then(|d| d.succ_opt()).and_then(midnight),
+        })
+    }
+}
+
+/// A filter left empty (or only spaces) is no filter.
+fn typed(raw: Option<&str>) -> Option<&str> {
+    raw.map(str::trim).filter(|s| !s.is_empty())
+}
+
+fn day(field: &str, raw: Option<&str>) -> Result<Option<chrono::NaiveDate>, String> {
+    use chrono::Datelike;
+    typed(raw)
+        .map(|s| {
+            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .ok()
+                // Years PostgreSQL and people both understand.
+                .filter(|d| (1970..=9999).contains(&d.year()))
+                .ok_or_else(|| format!("{field} must be a date like 2026-11-28 (year-month-day)."))
+        })
+        .transpose()
+}
+
+/// The rows `f` selects, in no particular order.
+fn filtered(f: &Filter) -> audit_events::BoxedQuery<'static, diesel::pg::Pg> {
     use audit_events as a;
     let mut q = a::table.into_boxed();
     match f.orgs.as_deref() {
@@ -237,6 +277,19 @@ pub fn page(
     if let Some(until) = f.until {
         q = q.filter(a::occurred_at.lt(until));
     }
+    q
+}
+
+/// One keyset page, newest first, strictly older than `before` (time, id): index-backed at any
+/// depth, unlike an offset.
+pub fn page(
+    conn: &mut PgConnection,
+    f: &Filter,
+    before: Option<(chrono::DateTime<chrono::Utc>, i64)>,
+    limit: i64,
+) -> QueryResult<Vec<EventRow>> {
+    use audit_events as a;
+    let mut q = filtered(f);
     if let Some((t, id)) = before {
         // A row comparison is an index bound; the equivalent OR was a filter, so every page
         // re-read all newer events and a full CSV export was quadratic.

@@ -44,7 +44,7 @@ pub fn validate_subscription_end(at: DateTime<Utc>) -> Result<(), AppError> {
     Ok(())
 }
 
-/// A name or cloud as support typed it: trimmed, 1 to 200 characters, and no control
+/// A name as support typed it: trimmed, 1 to 200 characters, and no control
 /// characters (PostgreSQL refuses NUL outright; the others only garble pages and logs).
 fn text_field(raw: &str, what: &str) -> Result<String, AppError> {
     let value = raw.trim();
@@ -54,6 +54,35 @@ fn text_field(raw: &str, what: &str) -> Result<String, AppError> {
         )));
     }
     Ok(value.to_owned())
+}
+
+/// A cloud name as the customer's clients will use it: a DNS name such as `zscalerbeta.net`
+/// (RFC 1123 labels of letters, digits and hyphens, at least two, 253 characters in all),
+/// in lower case, since DNS ignores case and one cloud should be spelt one way.
+fn cloud_name(raw: &str) -> Result<String, AppError> {
+    let cloud = raw.trim().to_ascii_lowercase();
+    let label_ok = |l: &str| {
+        (1..=63).contains(&l.len())
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    let labels: Vec<&str> = cloud.split('.').collect();
+    let valid = cloud.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(|l| label_ok(l))
+        // A top-level domain is never all digits; that would be an IP address.
+        && labels
+            .last()
+            .is_some_and(|tld| !tld.bytes().all(|b| b.is_ascii_digit()));
+    if !valid {
+        return Err(AppError::BadRequest(
+            "The cloud name must be a domain name such as zscalerbeta.net: letters, digits and \
+             hyphens, in parts separated by dots."
+                .into(),
+        ));
+    }
+    Ok(cloud)
 }
 
 /// The bounds of an org's limits, the same at provisioning and when support changes them.
@@ -84,9 +113,18 @@ pub fn provision(
 ) -> Result<(Org, Option<Token>), AppError> {
     let name = text_field(new.name, "organization name")?;
     let name = name.as_str();
-    let cloud = text_field(new.cloud, "cloud name")?;
+    let cloud = cloud_name(new.cloud)?;
     if let Some(end) = new.subscription_expires_at {
         validate_subscription_end(end)?;
+        // Expiring is a change to an existing org (R8); an org born expired would get a first
+        // token it can never use, and the CLI (whole days from 1) cannot make one either.
+        if end <= Utc::now() {
+            return Err(AppError::BadRequest(
+                "A new organization's subscription must end in the future. To provision it \
+                 without a subscription, leave the end out."
+                    .into(),
+            ));
+        }
     }
     validate_limits(new.token_limit, new.daily_quota, new.abuse_threshold)?;
     conn.transaction(|conn| {
@@ -130,4 +168,43 @@ pub fn provision(
         };
         Ok((org, token))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cloud_name;
+
+    #[test]
+    fn a_cloud_is_a_domain_name() {
+        for ok in [
+            "zscalerbeta.net",
+            "zscaler.net",
+            " ZscalerTwo.NET ",
+            "a-1.b2.example",
+        ] {
+            assert!(cloud_name(ok).is_ok(), "{ok}");
+        }
+        assert_eq!(cloud_name(" ZscalerTwo.NET ").unwrap(), "zscalertwo.net");
+        let longest = format!("{}net", "abcdefghi.".repeat(25));
+        assert!(cloud_name(&longest).is_ok(), "253 characters");
+        let long_label = format!("{}.net", "a".repeat(64));
+        // Valid labels, 263 characters in all: over the 253 of a DNS name.
+        let too_long = format!("{}net", "abcdefghi.".repeat(26));
+        for bad in [
+            "not a cloud!!",
+            "zscaler",
+            "zscaler..net",
+            ".zscaler.net",
+            "zscaler.net.",
+            "-zscaler.net",
+            "zscaler-.net",
+            "zscaler_beta.net",
+            "10.0.0.1",
+            "",
+            long_label.as_str(),
+            too_long.as_str(),
+        ] {
+            assert!(cloud_name(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -7,8 +7,10 @@ pub mod tokens;
 pub mod view;
 
 use crate::auth::keys;
+use crate::error::AppError;
 use actix_session::SessionExt;
-use actix_web::{HttpRequest, HttpResponse, http::header, web};
+use actix_web::http::{Method, header};
+use actix_web::{HttpRequest, HttpResponse, web};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(login::home));
@@ -16,6 +18,34 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     tokens::routes(cfg);
     support::routes(cfg);
     audit::routes(cfg);
+}
+
+/// What the pages answer when no route took the request. A GET of a POST-only address (a
+/// form's action opened as a link, or reloaded) names a page that exists with the wrong
+/// method: 405 with `Allow`, as the JSON API answers, on the portal's error page.
+///
+/// actix puts each route's method guard on its own resource, so a wrong method lands here
+/// like an unknown path; the resource map tells the two apart, but not which methods a path
+/// offers. The pages offer GET and POST only (forms and links), so a known path that did not
+/// take one of them takes the other. Any other method keeps the 404, as its answer could not
+/// name the methods the path does offer.
+pub async fn unrouted(req: HttpRequest) -> actix_web::Result<HttpResponse> {
+    let (allow, message) = match *req.method() {
+        Method::GET => (
+            "POST",
+            "This address only takes a form submission. Go back and use the page's buttons.",
+        ),
+        Method::POST => ("GET", "This address cannot take a form submission."),
+        _ => return Err(AppError::NotFound.into()),
+    };
+    // The router's own (requoted) path, as it matched it.
+    if !req.resource_map().has_resource(req.match_info().as_str()) {
+        return Err(AppError::NotFound.into());
+    }
+    let res = HttpResponse::MethodNotAllowed()
+        .insert_header((header::ALLOW, allow))
+        .finish();
+    Err(actix_web::error::InternalError::from_response(message, res).into())
 }
 
 pub fn html(status: actix_web::http::StatusCode, body: String) -> HttpResponse {

@@ -155,6 +155,116 @@ async fn every_401_of_the_json_api_says_where_to_log_in() {
     assert_eq!(ok.header("www-authenticate"), "");
 }
 
+/// Audit rows of `action` by `actor`, at `at`, straight into the table (the trigger fills in
+/// the chain), so that dates can be tested without waiting for them.
+fn event_at(app: &TestApp, org: Uuid, actor: &str, action: &str, at: &str) {
+    use diesel::prelude::*;
+    diesel::sql_query(
+        "INSERT INTO audit_events (actor, org_id, action, interface, result, details, occurred_at)
+         VALUES ($1, $2, $3, 'API', 'SUCCESS', '{}', $4::timestamptz)",
+    )
+    .bind::<diesel::sql_types::Text, _>(actor)
+    .bind::<diesel::sql_types::Uuid, _>(org)
+    .bind::<diesel::sql_types::Text, _>(action)
+    .bind::<diesel::sql_types::Text, _>(at)
+    .execute(&mut app.conn())
+    .unwrap();
+}
+
+fn actions_of(r: &Reply) -> Vec<(String, String)> {
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["actor"].as_str().unwrap().to_owned(),
+                e["occurredAt"].as_str().unwrap()[..10].to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[actix_web::test]
+async fn the_audit_api_filters_by_user_and_dates_like_the_audit_page() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.org("Acme");
+    let (other, _) = app.org("Globex");
+    // Within the retention period, which the server purges at start.
+    let day = |n: i64| (chrono::Utc::now().date_naive() - chrono::Days::new(n as u64)).to_string();
+    let (d1, d2, d3) = (day(20), day(19), day(18));
+    event_at(
+        &app,
+        org.id,
+        "Viewer",
+        "REVEAL_TOKEN",
+        &format!("{d1}T12:00:00Z"),
+    );
+    event_at(
+        &app,
+        org.id,
+        "admin",
+        "RENAME_TOKEN",
+        &format!("{d2}T23:59:59Z"),
+    );
+    event_at(
+        &app,
+        org.id,
+        "admin",
+        "RENAME_TOKEN",
+        &format!("{d3}T00:00:00Z"),
+    );
+    event_at(
+        &app,
+        other.id,
+        "viewer",
+        "REVEAL_TOKEN",
+        &format!("{d1}T12:00:00Z"),
+    );
+    let admin = Script::as_user(&app, "alice", Role::OrgAdmin, &[org.id]).await;
+    let support = Script::as_user(&app, "sam", Role::Support, &[]).await;
+
+    let by_user = admin.get("/auditLogs?user=viewer").await;
+    let in_range = admin
+        .get(&format!("/auditLogs?from={d2}&to={d2}&action=RENAME_TOKEN"))
+        .await;
+    let future = admin.get("/auditLogs?from=2099-01-01").await;
+    let support_one_org = support
+        .get(&format!("/auditLogs?orgId={}&user=VIEWER", other.id))
+        .await;
+
+    // Any case, and only the caller's org: the same rule as the page.
+    assert_eq!(actions_of(&by_user), [("Viewer".into(), d1.clone())]);
+    // `to` takes in the whole day, and not a microsecond of the next.
+    assert_eq!(actions_of(&in_range), [("admin".into(), d2)]);
+    assert_eq!(actions_of(&future), []);
+    assert_eq!(actions_of(&support_one_org), [("viewer".into(), d1)]);
+}
+
+#[actix_web::test]
+async fn the_audit_api_refuses_unknown_parameters_and_bad_dates_by_name() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.org("Acme");
+    let admin = Script::as_user(&app, "alice", Role::OrgAdmin, &[org.id]).await;
+
+    let unknown = admin
+        .get("/auditLogs?since=2026-01-01&actor=bob&page=1")
+        .await;
+    let bad_date = admin.get("/auditLogs?from=tomorrow").await;
+    let reversed = admin.get("/auditLogs?from=2026-02-01&to=2026-01-01").await;
+
+    unknown.bad_request(r#"Unknown query parameters "actor", "since""#);
+    assert!(
+        unknown.message().contains("from, to"),
+        "{}",
+        unknown.message()
+    );
+    bad_date.bad_request("from must be a date like 2026-11-28");
+    assert!(!bad_date.message().contains("tomorrow"));
+    reversed.bad_request("ends before it starts");
+}
+
 #[actix_web::test]
 async fn malformed_json_and_queries_are_explained_in_a_persons_words_without_the_value() {
     let app = TestApp::spawn().await;
@@ -236,4 +346,194 @@ async fn malformed_json_and_queries_are_explained_in_a_persons_words_without_the
         token.name,
         "nothing was written"
     );
+}
+
+#[actix_web::test]
+async fn a_wrong_method_on_a_page_address_is_a_405_page_with_allow() {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    let browser = app.login_as("alice", Role::OrgAdmin, &[org.id]).await;
+
+    for path in [
+        "/logout",
+        &token_url(org.id, token.id, "reveal"),
+        &add_url(org.id),
+    ] {
+        let res = browser.get(path).await;
+        assert_eq!(res.status(), 405, "GET {path}");
+        assert_eq!(res.headers()["allow"], "POST", "GET {path}");
+        assert!(
+            res.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+        let page = res.text().await.unwrap();
+        assert!(page.contains("only takes a form submission"), "{page}");
+        // The portal's own page, with the header of a logged-in person.
+        assert!(page.contains("alice"), "{page}");
+    }
+    let post_to_a_page = browser.post_form("/admin/audit-log", &[]).await;
+    assert_eq!(post_to_a_page.status(), 405);
+    assert_eq!(post_to_a_page.headers()["allow"], "GET");
+    assert_eq!(browser.get("/no/such/page").await.status(), 404);
+    assert_eq!(browser.get(&format!("{PAGE}/nothing")).await.status(), 404);
+    // Still there: the GET did nothing.
+    assert_eq!(browser.get(PAGE).await.status(), 200);
+}
+
+fn org_named(app: &TestApp, name: &str) -> bool {
+    sandbox_portal::db::orgs::find_by_name(&mut app.conn(), name)
+        .unwrap()
+        .is_some()
+}
+
+#[actix_web::test]
+async fn an_org_cannot_be_provisioned_already_expired() {
+    let app = TestApp::spawn().await;
+    let support = Script::as_user(&app, "sam", Role::Support, &[]).await;
+    let past = (chrono::Utc::now() - chrono::Duration::seconds(1)).to_rfc3339();
+
+    let expired = support
+        .send(
+            Method::POST,
+            "/support/orgs",
+            Some(json!({"name": "Past", "subscriptionExpiresAt": "2020-01-01T00:00:00Z"})),
+        )
+        .await;
+    let just_past = support
+        .send(
+            Method::POST,
+            "/support/orgs",
+            Some(json!({"name": "Past", "subscriptionExpiresAt": past})),
+        )
+        .await;
+    let without = support
+        .send(Method::POST, "/support/orgs", Some(json!({"name": "Past"})))
+        .await;
+
+    expired.bad_request("must end in the future");
+    assert!(expired.message().contains("leave the end out"));
+    just_past.bad_request("must end in the future");
+    assert_eq!(without.status, 201, "{}", without.body);
+    assert_eq!(without.body["subscription"]["expiresAt"], Value::Null);
+}
+
+#[actix_web::test]
+async fn a_cloud_that_is_not_a_domain_name_is_refused_by_api_ui_and_cli() {
+    let app = TestApp::spawn().await;
+    let api = Script::as_user(&app, "sam", Role::Support, &[]).await;
+    let mut ui = app.login_as_support("sue").await;
+    ui.refresh_csrf_at("/support/orgs").await;
+
+    let by_api = api
+        .send(
+            Method::POST,
+            "/support/orgs",
+            Some(json!({"name": "Bad1", "cloud": "not a cloud!!"})),
+        )
+        .await;
+    let by_ui = ui
+        .post_form(
+            "/support/orgs",
+            &[
+                ("name", "Bad2"),
+                ("cloud", "not a cloud!!"),
+                ("subscription_days", "30"),
+            ],
+        )
+        .await;
+    let by_cli = crate::cli::cli(
+        &app.db.url,
+        &[
+            "org",
+            "create",
+            "--name",
+            "Bad3",
+            "--cloud",
+            "not a cloud!!",
+        ],
+        None,
+    );
+    let good = api
+        .send(
+            Method::POST,
+            "/support/orgs",
+            Some(json!({"name": "Good", "cloud": "ZscalerBeta.net"})),
+        )
+        .await;
+
+    by_api.bad_request("The cloud name must be a domain name such as zscalerbeta.net");
+    assert_eq!(by_ui.status(), 400);
+    assert!(
+        by_ui
+            .text()
+            .await
+            .unwrap()
+            .contains("must be a domain name")
+    );
+    assert!(!by_cli.status.success());
+    assert!(String::from_utf8_lossy(&by_cli.stderr).contains("must be a domain name"));
+    for name in ["Bad1", "Bad2", "Bad3"] {
+        assert!(!org_named(&app, name), "{name} was written");
+    }
+    assert_eq!(good.status, 201, "{}", good.body);
+    assert_eq!(good.body["cloud"], "zscalerbeta.net");
+}
+
+#[actix_web::test]
+async fn user_create_without_any_password_says_none_was_given() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.org("Acme");
+    let org = org.id.to_string();
+    let args = [
+        "user",
+        "create",
+        "--username",
+        "u10",
+        "--role",
+        "org_viewer",
+        "--org",
+        &org,
+    ];
+
+    let nothing = crate::cli::cli(&app.db.url, &args, None);
+    let empty_line = crate::cli::cli(&app.db.url, &args, Some("\n"));
+
+    for out in [&nothing, &empty_line] {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(stderr.contains("no password was given"), "{stderr}");
+        assert!(stderr.contains("SANDBOX_PORTAL_PASSWORD"), "{stderr}");
+        assert!(!stderr.contains("12 characters"), "{stderr}");
+    }
+    assert!(
+        sandbox_portal::db::users::find_by_username(&mut app.conn(), "u10")
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[test]
+fn a_missing_option_s_usage_line_does_not_list_options_taken_from_the_environment() {
+    let data = std::env::temp_dir().join("sandbox-portal-usage-test");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sandbox-portal"))
+        .args(["org", "create"])
+        .env("SANDBOX_PORTAL_DATA", &data)
+        .env("DATABASE_URL", "postgres://nowhere.invalid/db")
+        .env("BIND", "127.0.0.1:0")
+        .output()
+        .unwrap();
+
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--name <NAME>"), "{stderr}");
+    assert!(
+        stderr.contains("Usage: sandbox-portal org create --name <NAME>"),
+        "{stderr}"
+    );
+    for from_env in ["--data-dir", "--database-url", "--bind"] {
+        assert!(!stderr.contains(from_env), "{from_env} in {stderr}");
+    }
+    assert!(!data.exists(), "nothing ran");
 }
