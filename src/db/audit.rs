@@ -248,7 +248,9 @@ fn day(field: &str, raw: Option<&str>) -> Result<Option<chrono::NaiveDate>, Stri
                 .ok()
                 // Years PostgreSQL and people both understand.
                 .filter(|d| (1970..=9999).contains(&d.year()))
-                .ok_or_else(|| format!("{field} must be a date like 2026-11-28 (year-month-day)."))
+                .ok_or_else(|| {
+                    format!("The \"{field}\" date must look like 2026-11-28 (year-month-day).")
+                })
         })
         .transpose()
 }

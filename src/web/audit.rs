@@ -10,7 +10,7 @@ use crate::state::AppState;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -111,20 +111,6 @@ pub fn checked_action(raw: Option<&str>) -> Result<Option<String>, AppError> {
     }
 }
 
-fn date(field: &str, raw: &Option<String>) -> Result<Option<NaiveDate>, AppError> {
-    non_empty(raw)
-        .map(|s| {
-            NaiveDate::parse_from_str(&s, "%Y-%m-%d")
-                .ok()
-                // Years PostgreSQL and people both understand.
-                .filter(|d| (1970..=9999).contains(&d.year()))
-                .ok_or_else(|| {
-                    AppError::BadRequest(format!("{field} must be a date like 2026-11-28."))
-                })
-        })
-        .transpose()
-}
-
 /// The filter the caller may have: their own orgs, or any org (or one) for support.
 fn filter_for(auth: &Authorized<ViewAuditLog>, q: &Query) -> Result<Filter, AppError> {
     let orgs = if auth.user.role.sees_all_orgs() {
@@ -138,37 +124,14 @@ fn filter_for(auth: &Authorized<ViewAuditLog>, q: &Query) -> Result<Filter, AppE
         Some(auth.user.org_ids.clone())
     };
     let action = checked_action(q.action.as_deref())?;
-    let actor = non_empty(&q.user);
-    if actor
-        .as_deref()
-        .is_some_and(|a| a.chars().any(char::is_control))
-    {
-        return Err(AppError::BadRequest(
-            "The user filter cannot contain control characters.".into(),
-        ));
-    }
-    let from = date("From", &q.from)?;
-    let to = date("To", &q.to)?;
-    if let (Some(f), Some(t)) = (from, to)
-        && f > t
-    {
-        return Err(AppError::BadRequest(
-            "The date range ends before it starts.".into(),
-        ));
-    }
-    Ok(Filter {
+    Filter::from_typed(
         orgs,
         action,
-        actor,
-        from: from
-            .and_then(|d| d.and_hms_opt(0, 0, 0))
-            .map(|t| t.and_utc()),
-        // "To" includes that whole day.
-        until: to
-            .and_then(|d| d.succ_opt())
-            .and_then(|d| d.and_hms_opt(0, 0, 0))
-            .map(|t| t.and_utc()),
-    })
+        q.user.as_deref(),
+        q.from.as_deref(),
+        q.to.as_deref(),
+    )
+    .map_err(AppError::BadRequest)
 }
 
 fn cursor(raw: &Option<String>) -> Result<Option<(DateTime<Utc>, i64)>, AppError> {

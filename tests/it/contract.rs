@@ -260,7 +260,7 @@ async fn the_audit_api_refuses_unknown_parameters_and_bad_dates_by_name() {
         "{}",
         unknown.message()
     );
-    bad_date.bad_request("from must be a date like 2026-11-28");
+    bad_date.bad_request("The \"from\" date must look like 2026-11-28");
     assert!(!bad_date.message().contains("tomorrow"));
     reversed.bad_request("ends before it starts");
 }
