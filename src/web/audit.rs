@@ -111,13 +111,19 @@ pub fn checked_action(raw: Option<&str>) -> Result<Option<String>, AppError> {
     }
 }
 
-/// The filter the caller may have: their own orgs, or any org (or one) for support.
-fn filter_for(auth: &Authorized<ViewAuditLog>, q: &Query) -> Result<Filter, AppError> {
+/// The filter the caller may have: their own orgs, or any org (or one, by id or by its name)
+/// for support.
+async fn filter_for(
+    state: &AppState,
+    auth: &Authorized<ViewAuditLog>,
+    q: &Query,
+) -> Result<Filter, AppError> {
     let orgs = if auth.user.role.sees_all_orgs() {
         match non_empty(&q.org) {
-            Some(o) => Some(vec![Uuid::parse_str(&o).map_err(|_| {
-                AppError::BadRequest("The organization filter must be an organization id.".into())
-            })?]),
+            Some(o) => Some(vec![match Uuid::parse_str(&o) {
+                Ok(id) => id,
+                Err(_) => org_named(state, o).await?,
+            }]),
             None => None,
         }
     } else {
@@ -132,6 +138,26 @@ fn filter_for(auth: &Authorized<ViewAuditLog>, q: &Query) -> Result<Filter, AppE
         q.to.as_deref(),
     )
     .map_err(AppError::BadRequest)
+}
+
+async fn org_named(state: &AppState, name: String) -> Result<Uuid, AppError> {
+    if name.contains('\0') {
+        return Err(AppError::BadRequest(
+            "The organization filter cannot contain control characters.".into(),
+        ));
+    }
+    state
+        .db(move |c| {
+            crate::db::orgs::find_by_name(c, &name)?
+                .map(|o| o.id)
+                .ok_or_else(|| {
+                    AppError::BadRequest(format!(
+                        "There is no organization named \"{}\": give its full name or its id.",
+                        name.escape_default()
+                    ))
+                })
+        })
+        .await
 }
 
 fn cursor(raw: &Option<String>) -> Result<Option<(DateTime<Utc>, i64)>, AppError> {
@@ -235,7 +261,8 @@ async fn page(
 ) -> Result<HttpResponse, AppError> {
     let q = query.into_inner();
     let all_orgs = auth.user.role.sees_all_orgs();
-    let (filter, before) = match filter_for(&auth, &q).and_then(|f| Ok((f, cursor(&q.before)?))) {
+    let filtered = filter_for(&state, &auth, &q).await;
+    let (filter, before) = match filtered.and_then(|f| Ok((f, cursor(&q.before)?))) {
         Ok(ok) => ok,
         Err(AppError::BadRequest(message)) => {
             let body = render(&auth, &q, all_orgs, Vec::new(), None, Some(message))?;
@@ -307,7 +334,7 @@ async fn csv_export(
     auth: Authorized<ViewAuditLog>,
     query: web::Query<Query>,
 ) -> Result<HttpResponse, AppError> {
-    let filter = filter_for(&auth, &query)?;
+    let filter = filter_for(&state, &auth, &query).await?;
     let header_row = csv_bytes(&[
         "time",
         "actor",

@@ -410,3 +410,28 @@ async fn refused_attempts_are_audited_as_failures_with_the_reason() {
     let (ok, out) = verify(&app);
     assert!(ok, "{out}");
 }
+
+/// Support picks the org of the audit log by its name (any case) as well as by its id; a name
+/// nobody has is a 400 that says so, next to the form.
+#[actix_web::test]
+async fn support_filters_the_audit_log_by_an_orgs_name() {
+    let app = TestApp::spawn().await;
+    let (acme, _) = app.org("Acme Corp");
+    let (globex, _) = app.org("Globex");
+    let b = app.login_as_support("sam").await;
+    let acme_id = acme.id.to_string();
+    let by_name = b.text("/admin/audit-log?org=acme+corp").await;
+    let by_id = b.text(&format!("/admin/audit-log?org={acme_id}")).await;
+    for page in [&by_name, &by_id] {
+        assert!(page.contains("Acme Corp"), "Acme's events");
+        assert!(!page.contains("Globex"), "only Acme's events");
+    }
+    let all = b.text("/admin/audit-log").await;
+    assert!(all.contains("Globex"), "{} is in the unfiltered log", globex.id);
+    let res = b.get("/admin/audit-log?org=Initech").await;
+    assert_eq!(res.status(), 400);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("There is no organization named"), "{page}");
+    let csv = b.text("/admin/audit-log.csv?org=ACME+CORP").await;
+    assert!(csv.lines().count() >= 2, "{csv}");
+}

@@ -241,7 +241,7 @@ async fn each_audit_filter_label_is_grouped_with_its_field() {
     for (id, label) in [
         ("f-action", "Action"),
         ("f-user", "User"),
-        ("f-org", "Organization id"),
+        ("f-org", "Organization (name or id)"),
     ] {
         let needle = format!("<div class=\"filter\">\n      <label for=\"{id}\">{label}</label>");
         assert!(audit.contains(&needle), "{needle}: {audit}");
