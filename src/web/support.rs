@@ -769,7 +769,7 @@ async fn subscription(
                     Some(end) if started => {
                         format!("Subscription started. It runs until {}.", when(&end))
                     }
-                    Some(end) => format!("Subscription renewed until {}.", end.format("%Y-%m-%d")),
+                    Some(end) => format!("Subscription renewed until {}.", when(&end)),
                     None => "Subscription renewed.".into(),
                 },
                 |message| Refused::Renew { message, days },
