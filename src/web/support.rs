@@ -61,6 +61,10 @@ struct OrgsPage {
     chrome: Chrome,
     q: String,
     rows: Vec<OrgRow>,
+    /// Not the first page: a way back to it.
+    first: bool,
+    /// The cursors of the pages around this one, URL-encoded.
+    prev: Option<String>,
     next: Option<String>,
     /// Why the provisioning form was refused, each message beside its field.
     errors: FormErrors,
@@ -178,8 +182,75 @@ enum Refused {
 #[derive(Deserialize)]
 struct ListQuery {
     q: Option<String>,
-    /// Keyset cursor: the last row of the previous page, "name\u{1f}id".
+    /// Keyset cursors, "name\u{1f}id": the last row of the page before, for the next page...
     after: Option<String>,
+    /// ...or the first row of the page after, for the previous one.
+    before: Option<String>,
+}
+
+fn parse_cursor(raw: Option<&str>) -> Option<(String, Uuid)> {
+    let (name, id) = raw?.split_once('\u{1f}')?;
+    Some((name.to_owned(), Uuid::parse_str(id).ok()?))
+}
+
+fn cursor_of(org: &Org) -> String {
+    crate::error::urlencode(&format!("{}\u{1f}{}", org.name, org.id))
+}
+
+/// One page of the org list and the cursors of the pages beside it.
+struct Listing {
+    rows: Vec<Org>,
+    first: bool,
+    prev: Option<String>,
+    next: Option<String>,
+}
+
+/// The page after `after`, or before `before`; the first page when neither is given. A page
+/// reached backwards that turns out to be the first is the first page exactly, full even if
+/// orgs were added or removed meanwhile, so the way back always ends where the list starts.
+fn listing(
+    c: &mut diesel::PgConnection,
+    prefix: Option<&str>,
+    after: Option<(String, Uuid)>,
+    before: Option<(String, Uuid)>,
+) -> diesel::QueryResult<Listing> {
+    let size = PAGE_SIZE as usize;
+    if let Some((name, id)) = before {
+        let mut rows = orgs::page_before(c, prefix, (&name, id), PAGE_SIZE + 1)?;
+        if rows.len() > size {
+            rows.remove(0);
+            return Ok(Listing {
+                prev: rows.first().map(cursor_of),
+                next: rows.last().map(cursor_of),
+                first: true,
+                rows,
+            });
+        }
+        return listing(c, prefix, None, None);
+    }
+    let first = after.is_some();
+    let mut rows = orgs::page_after(
+        c,
+        prefix,
+        after.as_ref().map(|(n, id)| (n.as_str(), *id)),
+        PAGE_SIZE + 1,
+    )?;
+    let more = rows.len() > size;
+    rows.truncate(size);
+    Ok(Listing {
+        prev: if first {
+            rows.first().map(cursor_of)
+        } else {
+            None
+        },
+        next: if more {
+            rows.last().map(cursor_of)
+        } else {
+            None
+        },
+        first,
+        rows,
+    })
 }
 
 fn subscription_text(org: &Org) -> String {
@@ -200,21 +271,11 @@ async fn orgs(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, AppError> {
     let q = query.q.clone().unwrap_or_default().trim().to_owned();
-    let after = query
-        .after
-        .as_deref()
-        .and_then(|c| c.split_once('\u{1f}'))
-        .and_then(|(name, id)| Some((name.to_owned(), Uuid::parse_str(id).ok()?)));
+    let after = parse_cursor(query.after.as_deref());
+    let before = parse_cursor(query.before.as_deref());
     let prefix = (!q.is_empty()).then(|| q.clone());
     let found = state
-        .db(move |c| {
-            Ok(orgs::page_after(
-                c,
-                prefix.as_deref(),
-                after.as_ref().map(|(n, id)| (n.as_str(), *id)),
-                PAGE_SIZE + 1,
-            )?)
-        })
+        .db(move |c| Ok(listing(c, prefix.as_deref(), after, before)?))
         .await?;
     Ok(html(
         StatusCode::OK,
@@ -231,18 +292,12 @@ async fn orgs(
 fn render_orgs(
     auth: &Authorized<ManageOrgs>,
     q: String,
-    mut found: Vec<Org>,
+    found: Listing,
     errors: FormErrors,
     form: ProvisionForm,
 ) -> Result<String, AppError> {
-    let more = found.len() as i64 > PAGE_SIZE;
-    found.truncate(PAGE_SIZE as usize);
-    let next = if more {
-        found.last().map(|o| format!("{}\u{1f}{}", o.name, o.id))
-    } else {
-        None
-    };
     let rows = found
+        .rows
         .iter()
         .map(|o| OrgRow {
             id: o.id,
@@ -257,7 +312,9 @@ fn render_orgs(
         chrome: Chrome::for_user(&auth.user, "orgs"),
         q,
         rows,
-        next: next.map(|n| crate::error::urlencode(&n)),
+        first: found.first,
+        prev: found.prev,
+        next: found.next,
         errors,
         form,
     };
@@ -511,9 +568,7 @@ async fn refuse_provision(
         .map_err(anyhow::Error::from)?;
         return Ok(card_swap(status, "#provision-card", card));
     }
-    let found = state
-        .db(|c| Ok(orgs::page_after(c, None, None, PAGE_SIZE + 1)?))
-        .await?;
+    let found = state.db(|c| Ok(listing(c, None, None, None)?)).await?;
     Ok(html(
         status,
         render_orgs(auth, String::new(), found, errors, form)?,

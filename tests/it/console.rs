@@ -193,3 +193,92 @@ async fn every_bad_provisioning_field_is_refused_beside_it_at_once_and_nothing_i
     accepted(&page, "token_limit");
     assert!(input(&page, "token_limit").contains("value=\"3\""));
 }
+
+/// Where the page's link with this text leads, as the browser would follow it.
+fn link(page: &str, text: &str) -> Option<String> {
+    let end = page.find(&format!("\">{text}</a>"))?;
+    let start = page[..end].rfind("href=\"")? + "href=\"".len();
+    Some(page[start..end].replace("&amp;", "&"))
+}
+
+/// The org names a list page shows, in order.
+fn names_on(page: &str) -> Vec<String> {
+    page.split("<td data-label=\"Name\"><a href=\"/support/orgs/")
+        .skip(1)
+        .filter_map(|s| Some(s.split_once("\">")?.1.split_once("</a>")?.0.to_owned()))
+        .collect()
+}
+
+fn orgs_named(range: std::ops::Range<usize>) -> Vec<String> {
+    range.map(|i| format!("Org {i:03}")).collect()
+}
+
+#[actix_web::test]
+async fn the_org_list_pages_back_to_the_previous_and_first_page_within_the_search() {
+    let app = TestApp::spawn().await;
+    for i in 0..110 {
+        app.org(&format!("Org {i:03}"));
+    }
+    app.org("Alpha");
+    app.org("Zeta Corp");
+    let b = app.login_as_support("sam").await;
+
+    let first = b.text("/support/orgs?q=org").await;
+    assert_eq!(names_on(&first), orgs_named(0..50));
+    assert_eq!(link(&first, "First page"), None, "already there");
+    assert_eq!(link(&first, "Previous page"), None);
+
+    let second = b.text(&link(&first, "Next page").unwrap()).await;
+    assert_eq!(names_on(&second), orgs_named(50..100));
+    assert_eq!(
+        link(&second, "First page").as_deref(),
+        Some("/support/orgs?q=org")
+    );
+    let third = b.text(&link(&second, "Next page").unwrap()).await;
+    assert_eq!(names_on(&third), orgs_named(100..110), "the search holds");
+    assert_eq!(link(&third, "Next page"), None, "the end");
+
+    let previous = link(&third, "Previous page").unwrap();
+    assert!(
+        previous.starts_with("/support/orgs?q=org&before="),
+        "{previous}"
+    );
+    let back = b.text(&previous).await;
+    assert_eq!(names_on(&back), orgs_named(50..100), "page 2 again");
+    assert_eq!(link(&back, "Next page"), link(&second, "Next page"));
+    let start = b.text(&link(&back, "Previous page").unwrap()).await;
+    assert_eq!(names_on(&start), orgs_named(0..50), "page 1 again");
+    assert_eq!(link(&start, "Previous page"), None);
+    assert_eq!(link(&start, "First page"), None);
+    assert_eq!(link(&start, "Next page"), link(&first, "Next page"));
+    let again = b.text(&link(&third, "First page").unwrap()).await;
+    assert_eq!(names_on(&again), orgs_named(0..50));
+
+    // Without a search the list pages back through every org.
+    let all = b.text("/support/orgs").await;
+    let all2 = b.text(&link(&all, "Next page").unwrap()).await;
+    assert_eq!(names_on(&all2)[0], "Org 049");
+    let all1 = b.text(&link(&all2, "Previous page").unwrap()).await;
+    assert_eq!(names_on(&all1), names_on(&all));
+    assert_eq!(names_on(&all1)[0], "Alpha");
+
+    // An org added in front meanwhile: Previous shows the 50 orgs just before page 2, and the
+    // page before those, one org short of a page, is the first page, full, not a stub.
+    app.org("Org 000a");
+    let before_second = b.text(&link(&second, "Previous page").unwrap()).await;
+    let mut want = orgs_named(1..50);
+    want.insert(0, "Org 000a".into());
+    assert_eq!(names_on(&before_second), want);
+    let start = b
+        .text(&link(&before_second, "Previous page").unwrap())
+        .await;
+    let mut want = orgs_named(0..49);
+    want.insert(1, "Org 000a".into());
+    assert_eq!(names_on(&start), want);
+    assert_eq!(link(&start, "Previous page"), None);
+
+    // A cursor that is not one is the first page, never an error.
+    let res = b.get("/support/orgs?q=org&before=nonsense").await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(names_on(&res.text().await.unwrap())[0], "Org 000");
+}
