@@ -61,8 +61,8 @@ struct OrgsPage {
     chrome: Chrome,
     q: String,
     rows: Vec<OrgRow>,
-    /// Not the first page: a way back to it.
-    first: bool,
+    /// Past the first page: a way back to it.
+    past_first: bool,
     /// The cursors of the pages around this one, URL-encoded.
     prev: Option<String>,
     next: Option<String>,
@@ -200,7 +200,7 @@ fn cursor_of(org: &Org) -> String {
 /// One page of the org list and the cursors of the pages beside it.
 struct Listing {
     rows: Vec<Org>,
-    first: bool,
+    past_first: bool,
     prev: Option<String>,
     next: Option<String>,
 }
@@ -222,13 +222,13 @@ fn listing(
             return Ok(Listing {
                 prev: rows.first().map(cursor_of),
                 next: rows.last().map(cursor_of),
-                first: true,
+                past_first: true,
                 rows,
             });
         }
         return listing(c, prefix, None, None);
     }
-    let first = after.is_some();
+    let past_first = after.is_some();
     let mut rows = orgs::page_after(
         c,
         prefix,
@@ -238,7 +238,7 @@ fn listing(
     let more = rows.len() > size;
     rows.truncate(size);
     Ok(Listing {
-        prev: if first {
+        prev: if past_first {
             rows.first().map(cursor_of)
         } else {
             None
@@ -248,7 +248,7 @@ fn listing(
         } else {
             None
         },
-        first,
+        past_first,
         rows,
     })
 }
@@ -312,7 +312,7 @@ fn render_orgs(
         chrome: Chrome::for_user(&auth.user, "orgs"),
         q,
         rows,
-        first: found.first,
+        past_first: found.past_first,
         prev: found.prev,
         next: found.next,
         errors,
