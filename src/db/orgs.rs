@@ -215,27 +215,64 @@ pub fn page_after(
     after: Option<(&str, Uuid)>,
     limit: i64,
 ) -> QueryResult<Vec<Org>> {
-    if prefix.is_some_and(matches_nothing) || after.is_some_and(|(name, _)| matches_nothing(name)) {
+    keyset_page(conn, prefix, after.map(|c| (Side::After, c)), limit)
+}
+
+/// The page that ends just before `before`, read backwards from it (the same index, walked
+/// the other way) and returned in name order, so "Previous page" costs what "Next page" does.
+pub fn page_before(
+    conn: &mut PgConnection,
+    prefix: Option<&str>,
+    before: (&str, Uuid),
+    limit: i64,
+) -> QueryResult<Vec<Org>> {
+    let mut page = keyset_page(conn, prefix, Some((Side::Before, before)), limit)?;
+    page.reverse();
+    Ok(page)
+}
+
+/// Which side of the cursor a keyset page lies on.
+#[derive(Clone, Copy, PartialEq)]
+enum Side {
+    After,
+    Before,
+}
+
+/// Rows after the cursor come in ascending order, rows before it in descending order (nearest
+/// first), so that `limit` keeps the rows next to the cursor either way.
+fn keyset_page(
+    conn: &mut PgConnection,
+    prefix: Option<&str>,
+    cursor: Option<(Side, (&str, Uuid))>,
+    limit: i64,
+) -> QueryResult<Vec<Org>> {
+    if prefix.is_some_and(matches_nothing)
+        || cursor.is_some_and(|(_, (name, _))| matches_nothing(name))
+    {
         return Ok(Vec::new());
     }
     let mut q = o::table.into_boxed();
     if let Some(p) = prefix {
         q = q.filter(lower(o::name).like(name_prefix(p)));
     }
-    if let Some((name, id)) = after {
+    let backwards = cursor.is_some_and(|(side, _)| side == Side::Before);
+    if let Some((side, (name, id))) = cursor {
+        let op = if side == Side::Before { "<" } else { ">" };
         // A row comparison is an index bound on (name, id); the equivalent OR was a filter.
         q = q.filter(
-            diesel::dsl::sql::<diesel::sql_types::Bool>(
-                "(organizations.name, organizations.id) > (",
-            )
+            diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
+                "(organizations.name, organizations.id) {op} ("
+            ))
             .bind::<diesel::sql_types::Text, _>(name.to_owned())
             .sql(", ")
             .bind::<diesel::sql_types::Uuid, _>(id)
             .sql(")"),
         );
     }
-    q.order((o::name.asc(), o::id.asc()))
-        .limit(limit)
-        .select(Org::as_select())
-        .load(conn)
+    q = if backwards {
+        q.order((o::name.desc(), o::id.desc()))
+    } else {
+        q.order((o::name.asc(), o::id.asc()))
+    };
+    q.limit(limit).select(Org::as_select()).load(conn)
 }

@@ -46,7 +46,7 @@ pub fn validate_subscription_end(at: DateTime<Utc>) -> Result<(), AppError> {
 
 /// A name as support typed it: trimmed, 1 to 200 characters, and no control
 /// characters (PostgreSQL refuses NUL outright; the others only garble pages and logs).
-fn text_field(raw: &str, what: &str) -> Result<String, AppError> {
+pub(crate) fn text_field(raw: &str, what: &str) -> Result<String, AppError> {
     let value = raw.trim();
     if value.is_empty() || value.chars().count() > 200 || value.chars().any(char::is_control) {
         return Err(AppError::BadRequest(format!(

@@ -12,7 +12,7 @@ use crate::db::tokens;
 use crate::domain::policy::{OrgFacts, SubscriptionStatus};
 use crate::domain::token::masked;
 use crate::error::{AppError, is_htmx};
-use crate::service::orgs::subscription_days;
+use crate::service::orgs::{subscription_days, text_field, validate_limits};
 use crate::service::support::{self, LimitsChange, validate_reason};
 use crate::service::tokens::{self as ops, TokenView};
 use crate::state::AppState;
@@ -61,10 +61,31 @@ struct OrgsPage {
     chrome: Chrome,
     q: String,
     rows: Vec<OrgRow>,
+    /// Past the first page: a way back to it.
+    past_first: bool,
+    /// The cursors of the pages around this one, URL-encoded.
+    prev: Option<String>,
     next: Option<String>,
-    /// Why the provisioning form was refused, shown beside it.
-    error: Option<String>,
+    /// Why the provisioning form was refused, each message beside its field.
+    errors: FormErrors,
     form: ProvisionForm,
+}
+
+#[derive(Template)]
+#[template(path = "support_orgs.html", block = "provision")]
+struct ProvisionCard {
+    chrome: Chrome,
+    errors: FormErrors,
+    form: ProvisionForm,
+}
+
+#[derive(Template)]
+#[template(path = "support_org.html", block = "limits")]
+struct LimitsCard {
+    chrome: Chrome,
+    org: Org,
+    limits_errors: FormErrors,
+    limits: LimitsForm,
 }
 
 pub struct SupportToken {
@@ -103,7 +124,7 @@ struct OrgPage {
     /// Each form's refusal beside it, and what was typed into it, kept.
     renew_error: Option<String>,
     renew_days: String,
-    limits_error: Option<String>,
+    limits_errors: FormErrors,
     limits: LimitsForm,
     access_error: Option<String>,
     org_reason: String,
@@ -144,7 +165,7 @@ enum Refused {
         days: String,
     },
     Limits {
-        message: String,
+        errors: FormErrors,
         typed: LimitsForm,
     },
     OrgAccess {
@@ -161,8 +182,75 @@ enum Refused {
 #[derive(Deserialize)]
 struct ListQuery {
     q: Option<String>,
-    /// Keyset cursor: the last row of the previous page, "name\u{1f}id".
+    /// Keyset cursors, "name\u{1f}id": the last row of the page before, for the next page...
     after: Option<String>,
+    /// ...or the first row of the page after, for the previous one.
+    before: Option<String>,
+}
+
+fn parse_cursor(raw: Option<&str>) -> Option<(String, Uuid)> {
+    let (name, id) = raw?.split_once('\u{1f}')?;
+    Some((name.to_owned(), Uuid::parse_str(id).ok()?))
+}
+
+fn cursor_of(org: &Org) -> String {
+    crate::error::urlencode(&format!("{}\u{1f}{}", org.name, org.id))
+}
+
+/// One page of the org list and the cursors of the pages beside it.
+struct Listing {
+    rows: Vec<Org>,
+    past_first: bool,
+    prev: Option<String>,
+    next: Option<String>,
+}
+
+/// The page after `after`, or before `before`; the first page when neither is given. A page
+/// reached backwards that turns out to be the first is the first page exactly, full even if
+/// orgs were added or removed meanwhile, so the way back always ends where the list starts.
+fn listing(
+    c: &mut diesel::PgConnection,
+    prefix: Option<&str>,
+    after: Option<(String, Uuid)>,
+    before: Option<(String, Uuid)>,
+) -> diesel::QueryResult<Listing> {
+    let size = PAGE_SIZE as usize;
+    if let Some((name, id)) = before {
+        let mut rows = orgs::page_before(c, prefix, (&name, id), PAGE_SIZE + 1)?;
+        if rows.len() > size {
+            rows.remove(0);
+            return Ok(Listing {
+                prev: rows.first().map(cursor_of),
+                next: rows.last().map(cursor_of),
+                past_first: true,
+                rows,
+            });
+        }
+        return listing(c, prefix, None, None);
+    }
+    let past_first = after.is_some();
+    let mut rows = orgs::page_after(
+        c,
+        prefix,
+        after.as_ref().map(|(n, id)| (n.as_str(), *id)),
+        PAGE_SIZE + 1,
+    )?;
+    let more = rows.len() > size;
+    rows.truncate(size);
+    Ok(Listing {
+        prev: if past_first {
+            rows.first().map(cursor_of)
+        } else {
+            None
+        },
+        next: if more {
+            rows.last().map(cursor_of)
+        } else {
+            None
+        },
+        past_first,
+        rows,
+    })
 }
 
 fn subscription_text(org: &Org) -> String {
@@ -183,43 +271,33 @@ async fn orgs(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, AppError> {
     let q = query.q.clone().unwrap_or_default().trim().to_owned();
-    let after = query
-        .after
-        .as_deref()
-        .and_then(|c| c.split_once('\u{1f}'))
-        .and_then(|(name, id)| Some((name.to_owned(), Uuid::parse_str(id).ok()?)));
+    let after = parse_cursor(query.after.as_deref());
+    let before = parse_cursor(query.before.as_deref());
     let prefix = (!q.is_empty()).then(|| q.clone());
     let found = state
-        .db(move |c| {
-            Ok(orgs::page_after(
-                c,
-                prefix.as_deref(),
-                after.as_ref().map(|(n, id)| (n.as_str(), *id)),
-                PAGE_SIZE + 1,
-            )?)
-        })
+        .db(move |c| Ok(listing(c, prefix.as_deref(), after, before)?))
         .await?;
     Ok(html(
         StatusCode::OK,
-        render_orgs(&auth, q, found, None, ProvisionForm::default())?,
+        render_orgs(
+            &auth,
+            q,
+            found,
+            FormErrors::default(),
+            ProvisionForm::default(),
+        )?,
     ))
 }
 
 fn render_orgs(
     auth: &Authorized<ManageOrgs>,
     q: String,
-    mut found: Vec<Org>,
-    error: Option<String>,
+    found: Listing,
+    errors: FormErrors,
     form: ProvisionForm,
 ) -> Result<String, AppError> {
-    let more = found.len() as i64 > PAGE_SIZE;
-    found.truncate(PAGE_SIZE as usize);
-    let next = if more {
-        found.last().map(|o| format!("{}\u{1f}{}", o.name, o.id))
-    } else {
-        None
-    };
     let rows = found
+        .rows
         .iter()
         .map(|o| OrgRow {
             id: o.id,
@@ -234,8 +312,10 @@ fn render_orgs(
         chrome: Chrome::for_user(&auth.user, "orgs"),
         q,
         rows,
-        next: next.map(|n| crate::error::urlencode(&n)),
-        error,
+        past_first: found.past_first,
+        prev: found.prev,
+        next: found.next,
+        errors,
         form,
     };
     Ok(page.render().map_err(anyhow::Error::from)?)
@@ -258,29 +338,152 @@ struct ProvisionForm {
     abuse_threshold: String,
 }
 
-/// An optional whole number from a form field; a clear 400 when it is not one.
-fn number(field: &str, raw: &str) -> Result<Option<i64>, AppError> {
+/// A form's refusal: each bad field's message, shown beside it, and a refusal of the form as a
+/// whole (of the state it found, say). Every field is checked before any is refused, so one
+/// answer names all of them.
+#[derive(Default)]
+pub struct FormErrors {
+    pub form: Option<String>,
+    fields: Vec<(&'static str, String)>,
+}
+
+impl FormErrors {
+    fn whole(message: String) -> Self {
+        FormErrors {
+            form: Some(message),
+            fields: Vec::new(),
+        }
+    }
+
+    /// The field's value, or `None` after noting why it was refused.
+    fn check<T>(&mut self, field: &'static str, checked: Result<T, String>) -> Option<T> {
+        checked
+            .map_err(|message| self.fields.push((field, message)))
+            .ok()
+    }
+
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(f, _)| *f == name)
+            .map(|(_, m)| m.as_str())
+    }
+
+    pub fn any(&self) -> bool {
+        self.form.is_some() || !self.fields.is_empty()
+    }
+
+    /// The line above the form, pointing to the fields.
+    pub fn summary(&self) -> String {
+        match self.fields.len() {
+            1 => "Nothing was saved: correct the field marked below.".into(),
+            n => format!("Nothing was saved: correct the {n} fields marked below."),
+        }
+    }
+}
+
+/// An optional whole number from a form field, or why it is not one.
+fn number(field: &str, raw: &str) -> Result<Option<i64>, String> {
     match raw.trim() {
         "" => Ok(None),
         s => s
             .parse::<i64>()
             .map(Some)
-            .map_err(|_| AppError::BadRequest(format!("{field} must be a whole number."))),
+            .map_err(|_| format!("{field} must be a whole number.")),
     }
 }
 
-fn int(field: &str, raw: &str) -> Result<Option<i32>, AppError> {
+fn int(field: &str, raw: &str) -> Result<Option<i32>, String> {
     number(field, raw)?
-        .map(|n| {
-            i32::try_from(n).map_err(|_| AppError::BadRequest(format!("{field} is too large.")))
-        })
+        .map(|n| i32::try_from(n).map_err(|_| format!("{field} is too large.")))
         .transpose()
+}
+
+#[derive(Clone, Copy)]
+enum Limit {
+    Token,
+    DailyQuota,
+    AbuseThreshold,
+}
+
+/// One limit as typed (`None` when left empty), checked on its own against the bounds the
+/// service applies to all three (`validate_limits`, which stays the one rule), so that each
+/// field can be refused beside itself.
+fn limit(which: Limit, raw: &str) -> Result<Option<i32>, String> {
+    let label = match which {
+        Limit::Token => "Token limit",
+        Limit::DailyQuota => "Daily quota",
+        Limit::AbuseThreshold => "Abuse threshold",
+    };
+    let Some(n) = int(label, raw)? else {
+        return Ok(None);
+    };
+    let (t, q, a) = (
+        orgs::DEFAULT_TOKEN_LIMIT,
+        orgs::DEFAULT_DAILY_QUOTA,
+        orgs::DEFAULT_ABUSE_THRESHOLD,
+    );
+    let checked = match which {
+        Limit::Token => validate_limits(n, q, a),
+        Limit::DailyQuota => validate_limits(t, n, a),
+        Limit::AbuseThreshold => validate_limits(t, q, n),
+    };
+    checked.map_err(|e| match which {
+        Limit::Token => e.message(),
+        Limit::DailyQuota | Limit::AbuseThreshold => format!("{label} cannot be negative."),
+    })?;
+    Ok(Some(n))
 }
 
 /// A refusal of input (400) or of the current state (409) is shown on the page; anything else
 /// is the error page.
 fn is_refusal(e: &AppError) -> bool {
     matches!(e, AppError::BadRequest(_) | AppError::Conflict(_))
+}
+
+/// What the provisioning form asks for, every field checked.
+struct Provision {
+    name: String,
+    cloud: String,
+    days: Option<Duration>,
+    token_limit: i32,
+    daily_quota: i32,
+    abuse_threshold: i32,
+}
+
+fn check_provision(f: &ProvisionForm) -> Result<Provision, FormErrors> {
+    let mut errors = FormErrors::default();
+    let text = |raw: &str, what: &str| text_field(raw, what).map_err(|e| e.message());
+    let name = errors.check("name", text(&f.name, "organization name"));
+    let cloud = match f.cloud.trim() {
+        "" => Some(orgs::DEFAULT_CLOUD.to_owned()),
+        typed => errors.check("cloud", text(typed, "cloud name")),
+    };
+    let days = errors.check(
+        "subscription_days",
+        number("Subscription days", &f.subscription_days).and_then(|d| {
+            d.map(subscription_days)
+                .transpose()
+                .map_err(|e| e.message())
+        }),
+    );
+    let token_limit = errors.check("token_limit", limit(Limit::Token, &f.token_limit));
+    let daily_quota = errors.check("daily_quota", limit(Limit::DailyQuota, &f.daily_quota));
+    let abuse_threshold = errors.check(
+        "abuse_threshold",
+        limit(Limit::AbuseThreshold, &f.abuse_threshold),
+    );
+    match (name, cloud, days, token_limit, daily_quota, abuse_threshold) {
+        (Some(name), Some(cloud), Some(days), Some(t), Some(q), Some(a)) => Ok(Provision {
+            name,
+            cloud,
+            days,
+            token_limit: t.unwrap_or(orgs::DEFAULT_TOKEN_LIMIT),
+            daily_quota: q.unwrap_or(orgs::DEFAULT_DAILY_QUOTA),
+            abuse_threshold: a.unwrap_or(orgs::DEFAULT_ABUSE_THRESHOLD),
+        }),
+        _ => Err(errors),
+    }
 }
 
 async fn provision(
@@ -290,39 +493,27 @@ async fn provision(
     form: web::Form<ProvisionForm>,
 ) -> Result<HttpResponse, AppError> {
     let f = form.into_inner();
-    let parsed = (|| -> Result<_, AppError> {
-        let days = number("Subscription days", &f.subscription_days)?
-            .map(subscription_days)
-            .transpose()?;
-        Ok((
-            days,
-            int("Token limit", &f.token_limit)?.unwrap_or(orgs::DEFAULT_TOKEN_LIMIT),
-            int("Daily quota", &f.daily_quota)?.unwrap_or(orgs::DEFAULT_DAILY_QUOTA),
-            int("Abuse threshold", &f.abuse_threshold)?.unwrap_or(orgs::DEFAULT_ABUSE_THRESHOLD),
-        ))
-    })();
+    let p = match check_provision(&f) {
+        Ok(p) => p,
+        Err(errors) => {
+            return refuse_provision(&req, &state, &auth, StatusCode::BAD_REQUEST, errors, f).await;
+        }
+    };
     let actor = auth.user.actor();
     let st = state.clone();
-    let result = match parsed {
-        Ok((days, token_limit, daily_quota, abuse_threshold)) => {
-            let (name, cloud) = (f.name.clone(), f.cloud.clone());
-            state
-                .db(move |c| {
-                    let cloud = Some(cloud.trim()).filter(|s| !s.is_empty());
-                    let new = NewOrg {
-                        name: &name,
-                        cloud: cloud.unwrap_or(orgs::DEFAULT_CLOUD),
-                        subscription_expires_at: days.map(|d| Utc::now() + d),
-                        token_limit,
-                        daily_quota,
-                        abuse_threshold,
-                    };
-                    crate::service::orgs::provision(c, &st.keys, &actor, &new)
-                })
-                .await
-        }
-        Err(e) => Err(e),
-    };
+    let result = state
+        .db(move |c| {
+            let new = NewOrg {
+                name: &p.name,
+                cloud: &p.cloud,
+                subscription_expires_at: p.days.map(|d| Utc::now() + d),
+                token_limit: p.token_limit,
+                daily_quota: p.daily_quota,
+                abuse_threshold: p.abuse_threshold,
+            };
+            crate::service::orgs::provision(c, &st.keys, &actor, &new)
+        })
+        .await;
     match result {
         Ok((org, token)) => {
             // R2: only a subscription brings a first token; say which happened.
@@ -343,17 +534,54 @@ async fn provision(
                 done,
             ))
         }
+        // The one conflict of provisioning: the name is taken.
+        Err(e @ AppError::Conflict(_)) => {
+            let mut errors = FormErrors::default();
+            errors.fields.push(("name", e.message()));
+            refuse_provision(&req, &state, &auth, e.status_code(), errors, f).await
+        }
         Err(e) if is_refusal(&e) => {
-            let found = state
-                .db(|c| Ok(orgs::page_after(c, None, None, PAGE_SIZE + 1)?))
-                .await?;
-            Ok(html(
-                e.status_code(),
-                render_orgs(&auth, String::new(), found, Some(e.message()), f)?,
-            ))
+            let errors = FormErrors::whole(e.message());
+            refuse_provision(&req, &state, &auth, e.status_code(), errors, f).await
         }
         Err(e) => Err(e),
     }
+}
+
+/// The provisioning form again with what was typed and each refusal beside its field: the
+/// whole list page, or for htmx only the form's card, put in place of the one on the page.
+async fn refuse_provision(
+    req: &HttpRequest,
+    state: &AppState,
+    auth: &Authorized<ManageOrgs>,
+    status: StatusCode,
+    errors: FormErrors,
+    form: ProvisionForm,
+) -> Result<HttpResponse, AppError> {
+    if is_htmx(req) {
+        let card = ProvisionCard {
+            chrome: Chrome::for_user(&auth.user, "orgs"),
+            errors,
+            form,
+        }
+        .render()
+        .map_err(anyhow::Error::from)?;
+        return Ok(card_swap(status, "#provision-card", card));
+    }
+    let found = state.db(|c| Ok(listing(c, None, None, None)?)).await?;
+    Ok(html(
+        status,
+        render_orgs(auth, String::new(), found, errors, form)?,
+    ))
+}
+
+/// An htmx answer that replaces one card of the page, whatever element sent the request.
+fn card_swap(status: StatusCode, target: &str, body: String) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("HX-Retarget", target.to_owned()))
+        .insert_header(("HX-Reswap", "outerHTML"))
+        .body(body)
 }
 
 fn support_tokens(
@@ -423,7 +651,7 @@ async fn render_org(
         notice,
         renew_error: None,
         renew_days: "365".into(),
-        limits_error: None,
+        limits_errors: FormErrors::default(),
         limits: LimitsForm {
             token_limit: org.token_limit.to_string(),
             daily_quota: org.daily_quota.to_string(),
@@ -442,8 +670,8 @@ async fn render_org(
             page.renew_error = Some(message);
             page.renew_days = days;
         }
-        Some(Refused::Limits { message, typed }) => {
-            page.limits_error = Some(message);
+        Some(Refused::Limits { errors, typed }) => {
+            page.limits_errors = errors;
             page.limits = typed;
         }
         Some(Refused::OrgAccess { message, reason }) => {
@@ -574,7 +802,7 @@ async fn subscription(
                 .await?
                 .subscription_expires_at
                 .is_none();
-            let result = match number("Days", &f.days) {
+            let result = match number("Days", &f.days).map_err(AppError::BadRequest) {
                 // An empty field is no length at all: refused with the bounds, like zero.
                 Ok(d) => {
                     let d = d.unwrap_or(0);
@@ -596,7 +824,7 @@ async fn subscription(
                     Some(end) if started => {
                         format!("Subscription started. It runs until {}.", when(&end))
                     }
-                    Some(end) => format!("Subscription renewed until {}.", end.format("%Y-%m-%d")),
+                    Some(end) => format!("Subscription renewed until {}.", when(&end)),
                     None => "Subscription renewed.".into(),
                 },
                 |message| Refused::Renew { message, days },
@@ -691,31 +919,40 @@ async fn limits(
 ) -> Result<HttpResponse, AppError> {
     let org_id = object_id(&id)?;
     let f = form.into_inner();
-    let change = (|| -> Result<LimitsChange, AppError> {
-        Ok(LimitsChange {
-            token_limit: int("Token limit", &f.token_limit)?,
-            daily_quota: int("Daily quota", &f.daily_quota)?,
-            abuse_threshold: int("Abuse threshold", &f.abuse_threshold)?,
-        })
-    })();
-    let actor = auth.user.actor();
-    let result = match change {
-        Ok(change) => {
-            state
-                .db(move |c| support::set_limits(c, &actor, org_id, change))
-                .await
-        }
-        Err(e) => Err(e),
+    let mut errors = FormErrors::default();
+    let token_limit = errors.check("token_limit", limit(Limit::Token, &f.token_limit));
+    let daily_quota = errors.check("daily_quota", limit(Limit::DailyQuota, &f.daily_quota));
+    let abuse_threshold = errors.check(
+        "abuse_threshold",
+        limit(Limit::AbuseThreshold, &f.abuse_threshold),
+    );
+    let (Some(token_limit), Some(daily_quota), Some(abuse_threshold)) =
+        (token_limit, daily_quota, abuse_threshold)
+    else {
+        return refuse_limits(
+            &req,
+            &state,
+            &auth,
+            org_id,
+            StatusCode::BAD_REQUEST,
+            errors,
+            f,
+        )
+        .await;
     };
-    after_change(
-        &req,
-        &state,
-        &auth,
-        org_id,
-        result,
-        |(org, count)| {
+    let change = LimitsChange {
+        token_limit,
+        daily_quota,
+        abuse_threshold,
+    };
+    let actor = auth.user.actor();
+    let result = state
+        .db(move |c| support::set_limits(c, &actor, org_id, change))
+        .await;
+    match result {
+        Ok((org, count)) => {
             // Accepted (support may mean it, R4 keeps Add refused), but never silently.
-            if count > i64::from(org.token_limit) {
+            let done = if count > i64::from(org.token_limit) {
                 format!(
                     "Limits saved. The organization has {count} tokens, above the new limit of \
                      {limit}: it cannot add tokens until it has fewer than {limit}.",
@@ -723,11 +960,48 @@ async fn limits(
                 )
             } else {
                 "Limits saved.".into()
-            }
-        },
-        |message| Refused::Limits { message, typed: f },
-    )
-    .await
+            };
+            Ok(see_other_with_flash(
+                &req,
+                &format!("/support/orgs/{org_id}"),
+                done,
+            ))
+        }
+        Err(e) if is_refusal(&e) => {
+            let errors = FormErrors::whole(e.message());
+            refuse_limits(&req, &state, &auth, org_id, e.status_code(), errors, f).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The limits form again with what was typed and each refusal beside its field: the org page,
+/// or for htmx only the form's card, put in place of the one on the page.
+async fn refuse_limits(
+    req: &HttpRequest,
+    state: &AppState,
+    auth: &Authorized<ManageOrgs>,
+    org_id: Uuid,
+    status: StatusCode,
+    errors: FormErrors,
+    typed: LimitsForm,
+) -> Result<HttpResponse, AppError> {
+    if is_htmx(req) {
+        let card = LimitsCard {
+            chrome: Chrome::for_user(&auth.user, "orgs"),
+            org: find_org(state, org_id).await?,
+            limits_errors: errors,
+            limits: typed,
+        }
+        .render()
+        .map_err(anyhow::Error::from)?;
+        return Ok(card_swap(status, "#limits-card", card));
+    }
+    let refused = Refused::Limits { errors, typed };
+    Ok(html(
+        status,
+        render_org(state, auth, org_id, Some(refused), None, None).await?,
+    ))
 }
 
 #[derive(Deserialize)]

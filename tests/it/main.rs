@@ -7,6 +7,7 @@ mod api;
 mod audit;
 mod auth;
 mod cli;
+mod console;
 mod contract;
 mod migrations;
 mod plans;
