@@ -59,7 +59,7 @@ pub(crate) fn text_field(raw: &str, what: &str) -> Result<String, AppError> {
 /// A cloud name as the customer's clients will use it: a DNS name such as `zscalerbeta.net`
 /// (RFC 1123 labels of letters, digits and hyphens, at least two, 253 characters in all),
 /// in lower case, since DNS ignores case and one cloud should be spelt one way.
-fn cloud_name(raw: &str) -> Result<String, AppError> {
+pub(crate) fn cloud_name(raw: &str) -> Result<String, AppError> {
     let cloud = raw.trim().to_ascii_lowercase();
     let label_ok = |l: &str| {
         (1..=63).contains(&l.len())

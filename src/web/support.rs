@@ -12,7 +12,7 @@ use crate::db::tokens;
 use crate::domain::policy::{OrgFacts, SubscriptionStatus};
 use crate::domain::token::masked;
 use crate::error::{AppError, is_htmx};
-use crate::service::orgs::{subscription_days, text_field, validate_limits};
+use crate::service::orgs::{cloud_name, subscription_days, text_field, validate_limits};
 use crate::service::support::{self, LimitsChange, validate_reason};
 use crate::service::tokens::{self as ops, TokenView};
 use crate::state::AppState;
@@ -457,7 +457,7 @@ fn check_provision(f: &ProvisionForm) -> Result<Provision, FormErrors> {
     let name = errors.check("name", text(&f.name, "organization name"));
     let cloud = match f.cloud.trim() {
         "" => Some(orgs::DEFAULT_CLOUD.to_owned()),
-        typed => errors.check("cloud", text(typed, "cloud name")),
+        typed => errors.check("cloud", cloud_name(typed).map_err(|e| e.message())),
     };
     let days = errors.check(
         "subscription_days",

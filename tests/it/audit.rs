@@ -427,7 +427,11 @@ async fn support_filters_the_audit_log_by_an_orgs_name() {
         assert!(!page.contains("Globex"), "only Acme's events");
     }
     let all = b.text("/admin/audit-log").await;
-    assert!(all.contains("Globex"), "{} is in the unfiltered log", globex.id);
+    assert!(
+        all.contains("Globex"),
+        "{} is in the unfiltered log",
+        globex.id
+    );
     let res = b.get("/admin/audit-log?org=Initech").await;
     assert_eq!(res.status(), 400);
     let page = res.text().await.unwrap();

@@ -149,7 +149,8 @@ async fn every_bad_provisioning_field_is_refused_beside_it_at_once_and_nothing_i
         refused_beside(
             &page,
             "cloud",
-            "The cloud name must be 1 to 200 characters, without control characters.",
+            "The cloud name must be a domain name such as zscalerbeta.net: letters, digits and \
+             hyphens, in parts separated by dots.",
         );
         refused_beside(
             &page,
