@@ -74,15 +74,19 @@ def hammer():
 threads = [threading.Thread(target=hammer) for _ in range(HAMMERS)]
 for t in threads:
     t.start()
-time.sleep(1.0)
-started = time.monotonic()
-status, _ = b.request("POST", f"{PAGE}/tokens/{token_id}/regenerate?org={org}", {"csrf_token": form_csrf})
-returned = time.monotonic()
-assert status == 200, f"regenerate failed: {status}"
-time.sleep(1.0)
-stop.set()
-for t in threads:
-    t.join()
+try:
+    time.sleep(1.0)
+    started = time.monotonic()
+    # A plain form post: answered with a redirect to the page that shows the new value once.
+    status, _ = b.request("POST", f"{PAGE}/tokens/{token_id}/regenerate?org={org}", {"csrf_token": form_csrf})
+    returned = time.monotonic()
+    assert status == 303, f"regenerate failed: {status}"
+    time.sleep(1.0)
+finally:
+    # Whatever happened, the hammers stop (they would otherwise run forever).
+    stop.set()
+    for t in threads:
+        t.join()
 
 before = [r for r in results if r[0] < started]
 accepted_after = [r for r in results if r[0] >= returned and r[2] == 200]

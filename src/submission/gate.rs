@@ -46,6 +46,17 @@ struct Tables {
 /// end, org disabled.
 type FoundToken = (Uuid, Uuid, bool, Option<DateTime<Utc>>, bool);
 
+/// The one confirmation under way (see `TokenGate::begin_recheck`); ends when dropped.
+pub struct RecheckSlot {
+    gate: Arc<TokenGate>,
+}
+
+impl Drop for RecheckSlot {
+    fn drop(&mut self) {
+        self.gate.rechecking.store(false, Ordering::Release);
+    }
+}
+
 /// What the gate says about a presented token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -58,7 +69,7 @@ pub enum Verdict {
 /// Refusals from memory confirmed against the database, per second and instance (and at once).
 /// Legitimate rechecks follow an add, a regenerate, a renewal or a re-enable, which are rare;
 /// a flood of unknown values spends the allowance and is then refused from memory alone.
-const RECHECKS_PER_SECOND: NonZeroU32 = NonZeroU32::new(50).unwrap();
+const RECHECKS_PER_SECOND: NonZeroU32 = NonZeroU32::new(10).unwrap();
 
 pub struct TokenGate {
     tables: RwLock<Tables>,
@@ -66,6 +77,7 @@ pub struct TokenGate {
     /// later is never overwritten by one taken earlier.
     apply: Mutex<()>,
     rechecks: governor::DefaultDirectRateLimiter,
+    rechecking: AtomicBool,
     stop: AtomicBool,
     listening: AtomicBool,
     /// Bumped on every (re)load: lets tests and operators see the listener at work.
@@ -96,9 +108,15 @@ impl TokenGate {
         }
     }
 
-    /// Whether a refusal from memory may be confirmed against the database now.
-    pub fn may_recheck(&self) -> bool {
-        self.rechecks.check().is_ok()
+    /// Leave to confirm a refusal from memory against the database now: None while another
+    /// confirmation is under way or the allowance is spent. One at a time, so that a flood
+    /// never queues for connections or threads however the allowance behaves.
+    pub fn begin_recheck(self: &Arc<Self>) -> Option<RecheckSlot> {
+        if self.rechecking.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        let slot = RecheckSlot { gate: self.clone() };
+        self.rechecks.check().is_ok().then_some(slot)
     }
 
     /// Reads the token with this digest (and its org) from the database into the gate, then
@@ -278,6 +296,7 @@ pub fn start(database_url: &str) -> anyhow::Result<Arc<TokenGate>> {
         tables: RwLock::new(Tables::default()),
         apply: Mutex::new(()),
         rechecks: governor::RateLimiter::direct(governor::Quota::per_second(RECHECKS_PER_SECOND)),
+        rechecking: AtomicBool::new(false),
         stop: AtomicBool::new(false),
         listening: AtomicBool::new(true),
         reloads: AtomicU64::new(0),

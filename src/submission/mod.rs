@@ -228,8 +228,10 @@ async fn handle(
     let digest = state.keys.digest(&token);
     let now = Utc::now();
     let mut verdict = state.gate.check(&digest, now);
-    if !matches!(verdict, Verdict::Pass { .. }) && state.gate.may_recheck() {
-        verdict = recheck(&state, digest, now).await.unwrap_or(verdict);
+    if !matches!(verdict, Verdict::Pass { .. })
+        && let Some(slot) = state.gate.begin_recheck()
+    {
+        verdict = recheck(&state, slot, digest, now).await.unwrap_or(verdict);
     }
     let org_id = match verdict {
         Verdict::Unknown => return unauthorized("Invalid API token", true),
@@ -307,22 +309,25 @@ async fn handle(
     }
 }
 
-/// Confirms a refusal from memory against the database (see `gate`); None when no connection
-/// is free at once, and the refusal from memory stands.
-async fn recheck(state: &AppState, digest: [u8; 32], now: DateTime<Utc>) -> Option<Verdict> {
+/// Confirms a refusal from memory against the database (see `gate`); None when no pooled
+/// connection is free at once (the pages come first), and the refusal from memory stands.
+async fn recheck(
+    state: &AppState,
+    slot: gate::RecheckSlot,
+    digest: [u8; 32],
+    now: DateTime<Utc>,
+) -> Option<Verdict> {
     let pool = state.pool.clone();
     let gate = state.gate.clone();
     web::block(move || {
-        let mut conn = pool.get_timeout(RECHECK_WAIT).ok()?;
+        let _slot = slot;
+        let mut conn = pool.try_get()?;
         gate.recheck(&mut conn, &digest, now).ok()
     })
     .await
     .ok()
     .flatten()
 }
-
-/// A recheck waits this long at most for a pooled connection (the pages use them too).
-const RECHECK_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// The answer to a call the writer refused; None for one it accepted or merely counted.
 fn refusal(outcome: Outcome) -> Option<HttpResponse> {
