@@ -454,7 +454,25 @@ async fn token_gone<P: Permission>(
             .insert_header(("HX-Reswap", "outerHTML"))
             .body(with_flash(panel, "error", TOKEN_GONE)));
     }
-    let flash = Some(("error", TOKEN_GONE.to_owned()));
+    refused_page(
+        scope,
+        state,
+        loaded,
+        StatusCode::NOT_FOUND,
+        TOKEN_GONE.to_owned(),
+    )
+}
+
+/// The whole page as it is now, with why the request was refused in the flash area: the
+/// answer to a plain form post that cannot be done.
+fn refused_page<P: Permission>(
+    scope: &OrgScope<P>,
+    state: &AppState,
+    loaded: Loaded,
+    status: StatusCode,
+    message: String,
+) -> Result<HttpResponse, AppError> {
+    let flash = Some(("error", message));
     let body = render_page(
         scope,
         &state.base_url,
@@ -463,7 +481,7 @@ async fn token_gone<P: Permission>(
         None,
         flash,
     )?;
-    Ok(html(StatusCode::NOT_FOUND, body))
+    Ok(html(status, body))
 }
 
 async fn page(
@@ -640,16 +658,8 @@ async fn add(
         // in the flash area.)
         Err(e @ AppError::Policy(_)) if !htmx => {
             let loaded = load(&state, &scope).await?;
-            let flash = Some(("error", e.message()));
-            let body = render_page(
-                &scope,
-                &state.base_url,
-                loaded,
-                &RowState::default(),
-                None,
-                flash,
-            )?;
-            return Ok(html(actix_web::ResponseError::status_code(&e), body));
+            let status = actix_web::ResponseError::status_code(&e);
+            return refused_page(&scope, &state, loaded, status, e.message());
         }
         Err(e) => return Err(e),
     };
