@@ -22,7 +22,7 @@ PORT2=${PORT2:-18082}
 
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
 cargo build --release --quiet
-BIN=target/release/sandbox-portal
+BIN=${CARGO_TARGET_DIR:-target}/release/sandbox-portal
 
 WORK=$(mktemp -d /tmp/sp-bench.XXXXXX)
 chmod 755 "$WORK"
@@ -95,5 +95,7 @@ done
 echo "x (a): against the mean of the two (a) runs, $base req/s."
 echo "(b) expects non-2xx 0; (c) and (d) expect every response to be 401."
 
+# bench/ceiling.sh: its build accepts every value, so the race would measure nothing.
+[ -n "${NO_RACE:-}" ] && exit 0
 echo
 python3 bench/revocation.py "$URL" "http://127.0.0.1:$PORT2" bench-admin "$SANDBOX_PORTAL_PASSWORD" "$ORG" "$TOKEN"
