@@ -145,9 +145,10 @@ fn encoding_of(req: &HttpRequest) -> Result<Encoding, BodyError> {
     }
 }
 
-/// Bodies this large are decoded off the async worker, which would otherwise stall every other
-/// request on it for as long as the decoding takes.
-const DECODE_INLINE_MAX: usize = 256 * 1024;
+/// Bodies larger than this are decoded, hashed and typed off the async worker: on it, a 20 MiB
+/// file would stall every other request of that worker (pages included) for tens of
+/// milliseconds.
+const INLINE_MAX: usize = 256 * 1024;
 
 /// Reads the (possibly gzip- or deflate-encoded) body, refusing as soon as it passes the limit.
 ///
@@ -185,7 +186,7 @@ async fn read_body(
     if matches!(encoding, Encoding::Identity) {
         return Ok(raw);
     }
-    if raw.len() <= DECODE_INLINE_MAX {
+    if raw.len() <= INLINE_MAX {
         return decode(encoding, &raw, limit);
     }
     web::block(move || decode(encoding, &raw, limit))
@@ -288,7 +289,19 @@ async fn handle(
             };
         }
     };
-    let submission = inspect(&body, endpoint);
+    let submission = if body.len() <= INLINE_MAX {
+        inspect(&body, endpoint)
+    } else {
+        match web::block(move || inspect(&body, endpoint)).await {
+            Ok(s) => s,
+            Err(_) => {
+                return refuse(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The file could not be examined; try again",
+                );
+            }
+        }
+    };
     let accepted = Accepted {
         code: 200,
         message: format!("/{} response OK", endpoint.as_str()),

@@ -71,6 +71,27 @@ async fn an_accepted_submission_is_recorded_and_counted() {
     assert!(page.contains("aria-label=\"1% of the daily quota used\""));
 }
 
+/// Files over 256 KiB are hashed and typed off the async worker: the answer and the record must
+/// be the same as for a small file.
+#[actix_web::test]
+async fn a_large_file_is_typed_hashed_and_recorded_like_a_small_one() {
+    let app = TestApp::spawn_with(|s| s.submission_max_bytes = 4 * 1024 * 1024).await;
+    let (org, token) = app.org("Acme");
+    let value = app.value_of(org.id, token.id);
+    let mut file = b"%PDF-1.7\n".to_vec();
+    file.resize(3 * 1024 * 1024 + 7, b'x');
+    let (status, body, _) = submit(&app.addr, value.expose(), &file).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["fileType"], "pdf");
+    assert_eq!(body["md5"], md5_of(&file));
+    let rows: Vec<(String, i64)> = s::table
+        .select((s::file_type, s::size_bytes))
+        .load(&mut app.conn())
+        .unwrap();
+    assert_eq!(rows, vec![("pdf".to_owned(), file.len() as i64)]);
+    assert_eq!(usage_today(&app, org.id), (1, 1));
+}
+
 #[actix_web::test]
 async fn a_deleted_tokens_submissions_stay_recorded_under_its_id() {
     let app = TestApp::spawn().await;
