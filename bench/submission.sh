@@ -40,7 +40,7 @@ trap cleanup EXIT
 
 read -r ORG TOKEN < <("$BIN" org create --name "Bench Org" --subscription-days 30 \
   --daily-quota 100000000 --abuse-threshold 2000000000 --show-token | paste -sd' ')
-export SANDBOX_PORTAL_PASSWORD="bench-admin-password-123"
+export SANDBOX_PORTAL_PASSWORD="plenty of unhurried wrk requests"
 "$BIN" user create --username bench-admin --role org_admin --org "$ORG" >/dev/null
 
 # The first process owns the private cluster; the second reuses it.

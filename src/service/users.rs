@@ -252,7 +252,7 @@ pub fn create(
                 .into(),
         ));
     }
-    password::check_strength(password_plain).map_err(AppError::BadRequest)?;
+    password::check_strength(password_plain, username).map_err(AppError::BadRequest)?;
     // The same org given twice is one grant, not a duplicate-key error.
     let mut org_ids = org_ids.to_vec();
     org_ids.sort();
@@ -334,7 +334,7 @@ pub fn set_password(
     password_plain: &str,
 ) -> Result<User, AppError> {
     use crate::db::schema::users as u;
-    password::check_strength(password_plain).map_err(AppError::BadRequest)?;
+    password::check_strength(password_plain, username.trim()).map_err(AppError::BadRequest)?;
     let hash = password::hash(password_plain)?;
     conn.transaction(|conn| {
         let user = users::find_by_username(conn, username.trim())?.ok_or_else(|| {

@@ -839,6 +839,25 @@ async fn r2_support_provisions_an_org_with_one_enabled_token_finds_it_and_gives_
         )
         .await
         .refused(400, "BAD_REQUEST");
+    // A guessable password is refused with zxcvbn's reason, and nobody is created.
+    let weak = support
+        .post(
+            "/support/users",
+            json!({ "username": "ivy", "password": "P@ssw0rd2024!", "role": "org_admin", "orgIds": [org] }),
+        )
+        .await;
+    weak.refused(400, "BAD_REQUEST");
+    let message = weak.body["message"].as_str().unwrap();
+    assert!(message.contains("too easy to guess"), "{message}");
+    assert!(
+        !message.contains("P@ssw0rd"),
+        "the password is not echoed: {message}"
+    );
+    assert!(
+        db::users::find_by_username(&mut app.conn(), "ivy")
+            .unwrap()
+            .is_none()
+    );
     let ina = Api::new(&app);
     assert_eq!(ina.login("ina", PASSWORD).await.status, 200);
     let list = ina.get("/sandboxApiTokens").await;

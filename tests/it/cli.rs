@@ -477,13 +477,20 @@ async fn user_set_password_replaces_the_password_and_ends_the_old_sessions() {
     assert!(rows.iter().any(|r| r.0 == "CHANGE_PASSWORD"), "{rows:?}");
     assert!(!format!("{rows:?}").contains(new_password));
 
-    // A password the policy refuses changes nothing.
+    // Passwords the policy refuses (too short; long but guessable) change nothing.
     let out = cli(
         &app.db.url,
         &["user", "set-password", "--username", "alice"],
         Some("short\n"),
     );
     assert!(!out.status.success());
+    let out = cli(
+        &app.db.url,
+        &["user", "set-password", "--username", "alice"],
+        Some("qwertyuiop123456\n"),
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("too easy to guess"));
     assert_eq!(
         app.client().login("alice", new_password).await.status(),
         303
