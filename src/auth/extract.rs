@@ -3,6 +3,7 @@
 //! sees an org the caller may see; every query below it is scoped by that org.
 use super::keys;
 use crate::db::{self, audit::Actor, audit::Interface, models::Org};
+use crate::domain::audit::AuditAction;
 use crate::domain::role::{Action, Role};
 use crate::error::AppError;
 use crate::state::AppState;
@@ -304,7 +305,7 @@ async fn denied(
                     &actor,
                     db::audit::Event {
                         org_id,
-                        action: "ACCESS_DENIED",
+                        action: AuditAction::AccessDenied,
                         resource: None,
                         success: false,
                         details,

@@ -1,6 +1,7 @@
 //! Audit events (SPEC §7). Written inside the transaction of the change they describe; the
 //! database refuses to update or delete them.
 use super::schema::audit_events;
+use crate::domain::audit::AuditAction;
 use crate::domain::role::Role;
 use diesel::prelude::*;
 use serde_json::Value;
@@ -59,7 +60,7 @@ impl Actor {
 
 pub struct Event<'a> {
     pub org_id: Option<Uuid>,
-    pub action: &'a str,
+    pub action: AuditAction,
     pub resource: Option<(Uuid, &'a str)>,
     pub success: bool,
     pub details: Value,
@@ -88,7 +89,7 @@ pub fn record(conn: &mut PgConnection, actor: &Actor, event: Event<'_>) -> Query
             actor_user_id: actor.user_id,
             actor_role: actor.role.map(Role::as_str),
             org_id: event.org_id,
-            action: event.action,
+            action: event.action.as_str(),
             resource_id: event.resource.map(|r| r.0),
             resource_name: event.resource.map(|r| r.1),
             client_ip: actor.client_ip.as_deref(),

@@ -3,6 +3,7 @@ use super::unique_as_conflict;
 use crate::db::audit::{self, Actor, Event};
 use crate::db::models::{Org, Token};
 use crate::db::orgs::{self, NewOrg};
+use crate::domain::audit::AuditAction;
 use crate::domain::token::TokenKeys;
 use crate::error::AppError;
 use chrono::{DateTime, Datelike, Duration, Utc};
@@ -146,7 +147,7 @@ pub fn provision(
             actor,
             Event {
                 org_id: Some(org.id),
-                action: "PROVISION_ORG",
+                action: AuditAction::ProvisionOrg,
                 resource: Some((org.id, &org.name)),
                 success: true,
                 details: json!({

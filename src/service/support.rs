@@ -8,6 +8,7 @@ use crate::db::audit::{self, Actor, Event};
 use crate::db::models::{Org, Token};
 use crate::db::orgs::{self, Limits};
 use crate::db::{notify, tokens};
+use crate::domain::audit::AuditAction;
 use crate::domain::token::TokenKeys;
 use crate::error::AppError;
 use chrono::{DateTime, Utc};
@@ -66,7 +67,7 @@ fn org_event(
     conn: &mut PgConnection,
     actor: &Actor,
     org: &Org,
-    action: &str,
+    action: AuditAction,
     details: Value,
 ) -> QueryResult<()> {
     audit::record(
@@ -136,7 +137,7 @@ fn change_subscription(
             conn,
             actor,
             &org,
-            "SUBSCRIPTION_CHANGE",
+            AuditAction::SubscriptionChange,
             json!({
                 "before": { "expiresAt": before.subscription_expires_at },
                 "after": { "expiresAt": org.subscription_expires_at },
@@ -195,7 +196,7 @@ pub fn set_limits(
             conn,
             actor,
             &org,
-            "LIMITS_CHANGE",
+            AuditAction::LimitsChange,
             json!({ "before": of(&before), "after": of(&org) }),
         )?;
         notify::org_changed(conn, org_id)?;
@@ -250,7 +251,7 @@ pub fn disable_org_api(
             conn,
             actor,
             &org,
-            "DISABLE_ORG_API",
+            AuditAction::DisableOrgApi,
             json!({ "before": org_access(&before), "after": org_access(&org) }),
         )?;
         notify::org_changed(conn, org_id)?;
@@ -280,7 +281,7 @@ pub fn enable_org_api(
             conn,
             actor,
             &org,
-            "ENABLE_ORG_API",
+            AuditAction::EnableOrgApi,
             json!({ "before": org_access(&before), "after": org_access(&org) }),
         )?;
         notify::org_changed(conn, org_id)?;
@@ -325,9 +326,9 @@ fn set_token_disabled(
             Event {
                 org_id: Some(org_id),
                 action: if reason.is_some() {
-                    "DISABLE_TOKEN"
+                    AuditAction::DisableToken
                 } else {
-                    "ENABLE_TOKEN"
+                    AuditAction::EnableToken
                 },
                 resource: Some((token.id, &token.name)),
                 success: true,

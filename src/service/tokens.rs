@@ -3,6 +3,7 @@ use super::unique_as_conflict;
 use crate::db::audit::{self, Actor, Event};
 use crate::db::models::{Org, Token};
 use crate::db::{self, orgs, tokens};
+use crate::domain::audit::AuditAction;
 use crate::domain::policy::{OrgFacts, SubscriptionStatus, validate_token_name};
 use crate::domain::token::{TokenKeys, TokenValue};
 use crate::error::AppError;
@@ -136,7 +137,7 @@ pub(crate) fn create(
         actor,
         Event {
             org_id: Some(org_id),
-            action: "ADD_TOKEN",
+            action: AuditAction::AddToken,
             resource: Some((token.id, &token.name)),
             success: true,
             details: json!({ "name": token.name }),
@@ -163,7 +164,7 @@ pub fn add(
         };
         create(conn, keys, actor, org_id, &name)
     });
-    audit_refusal(conn, actor, org_id, "ADD_TOKEN", None, result)
+    audit_refusal(conn, actor, org_id, AuditAction::AddToken, None, result)
 }
 
 /// R3: every reveal is audited. R8: refused while the subscription is not active.
@@ -186,7 +187,7 @@ pub fn reveal(
             actor,
             Event {
                 org_id: Some(org_id),
-                action: "REVEAL_TOKEN",
+                action: AuditAction::RevealToken,
                 resource: Some((token.id, &token.name)),
                 success: true,
                 details: json!({ "via": how }),
@@ -194,7 +195,14 @@ pub fn reveal(
         )?;
         Ok((token, value))
     });
-    audit_refusal(conn, actor, org_id, "REVEAL_TOKEN", Some(token_id), result)
+    audit_refusal(
+        conn,
+        actor,
+        org_id,
+        AuditAction::RevealToken,
+        Some(token_id),
+        result,
+    )
 }
 
 /// R9.
@@ -217,7 +225,7 @@ pub fn rename(
             actor,
             Event {
                 org_id: Some(org_id),
-                action: "RENAME_TOKEN",
+                action: AuditAction::RenameToken,
                 resource: Some((token.id, &token.name)),
                 success: true,
                 details: json!({ "before": before.name, "after": token.name }),
@@ -225,7 +233,14 @@ pub fn rename(
         )?;
         Ok(token)
     });
-    audit_refusal(conn, actor, org_id, "RENAME_TOKEN", Some(token_id), result)
+    audit_refusal(
+        conn,
+        actor,
+        org_id,
+        AuditAction::RenameToken,
+        Some(token_id),
+        result,
+    )
 }
 
 /// R5: the old digest is gone once this commits, so the old value matches nothing.
@@ -248,7 +263,7 @@ pub fn regenerate(
             actor,
             Event {
                 org_id: Some(org_id),
-                action: "REGENERATE_TOKEN",
+                action: AuditAction::RegenerateToken,
                 resource: Some((token.id, &token.name)),
                 success: true,
                 details: json!({}),
@@ -261,7 +276,7 @@ pub fn regenerate(
         conn,
         actor,
         org_id,
-        "REGENERATE_TOKEN",
+        AuditAction::RegenerateToken,
         Some(token_id),
         result,
     )
@@ -284,7 +299,7 @@ pub fn delete(
             actor,
             Event {
                 org_id: Some(org_id),
-                action: "DELETE_TOKEN",
+                action: AuditAction::DeleteToken,
                 resource: Some((token.id, &token.name)),
                 success: true,
                 details: json!({ "name": token.name }),
@@ -293,7 +308,14 @@ pub fn delete(
         db::notify::org_changed(conn, org_id)?;
         Ok(token)
     });
-    audit_refusal(conn, actor, org_id, "DELETE_TOKEN", Some(token_id), result)
+    audit_refusal(
+        conn,
+        actor,
+        org_id,
+        AuditAction::DeleteToken,
+        Some(token_id),
+        result,
+    )
 }
 
 /// §7: an attempt refused by a rule (R4 limit, R7 disabled, R8 expired) is audited too, with
@@ -303,7 +325,7 @@ fn audit_refusal<T>(
     conn: &mut PgConnection,
     actor: &Actor,
     org_id: Uuid,
-    action: &str,
+    action: AuditAction,
     token_id: Option<Uuid>,
     result: Result<T, AppError>,
 ) -> Result<T, AppError> {

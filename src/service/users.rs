@@ -5,6 +5,7 @@ use crate::db::DbPool;
 use crate::db::audit::{self, Actor, Event};
 use crate::db::models::User;
 use crate::db::{orgs, users};
+use crate::domain::audit::AuditAction;
 use crate::domain::role::Role;
 use crate::error::AppError;
 use diesel::prelude::*;
@@ -118,7 +119,7 @@ pub fn authenticate(
             conn,
             actor,
             &only,
-            "LOGIN",
+            AuditAction::Login,
             None,
             false,
             json!({ "reason": reason }),
@@ -177,7 +178,15 @@ pub fn authenticate(
             // Only the bucket this attempt used: a login from a known browser must not hand an
             // attacker who is guessing elsewhere a fresh set of free attempts.
             users::clear_failures(conn, &bucket)?;
-            record_for_orgs(conn, &actor, &orgs, "LOGIN", None, true, json!({}))?;
+            record_for_orgs(
+                conn,
+                &actor,
+                &orgs,
+                AuditAction::Login,
+                None,
+                true,
+                json!({}),
+            )?;
             let nonce = known_device.map_or_else(new_device_nonce, str::to_owned);
             let device = format!("{nonce}.{}", keys.device_mac(&key, &nonce));
             Ok(Ok(LoggedIn { user, role, device }))
@@ -196,7 +205,7 @@ fn record_for_orgs(
     conn: &mut PgConnection,
     actor: &Actor,
     orgs: &[Uuid],
-    action: &'static str,
+    action: AuditAction,
     resource: Option<(Uuid, &str)>,
     success: bool,
     details: serde_json::Value,
@@ -227,7 +236,15 @@ fn record_for_orgs(
 }
 
 pub fn logout(conn: &mut PgConnection, actor: &Actor, orgs: &[Uuid]) -> Result<(), AppError> {
-    record_for_orgs(conn, actor, orgs, "LOGOUT", None, true, json!({}))
+    record_for_orgs(
+        conn,
+        actor,
+        orgs,
+        AuditAction::Logout,
+        None,
+        true,
+        json!({}),
+    )
 }
 
 /// Creates a user: support users have no org; partner viewers one or more; others exactly one.
@@ -269,7 +286,7 @@ pub fn create(
             conn,
             actor,
             org_ids,
-            "CREATE_USER",
+            AuditAction::CreateUser,
             &user,
             json!({ "role": role.as_str() }),
         )?;
@@ -309,9 +326,9 @@ pub fn set_disabled(
         let ended = crate::db::sessions::delete_for_user(conn, user.id)?;
         let orgs = users::org_ids(conn, user.id)?;
         let action = if disabled {
-            "DISABLE_USER"
+            AuditAction::DisableUser
         } else {
-            "ENABLE_USER"
+            AuditAction::EnableUser
         };
         audit_user_event(
             conn,
@@ -353,7 +370,7 @@ pub fn set_password(
             conn,
             actor,
             &orgs,
-            "CHANGE_PASSWORD",
+            AuditAction::ChangePassword,
             &user,
             json!({ "sessionsEnded": ended }),
         )?;
@@ -453,7 +470,14 @@ pub fn change_role(
             "after": { "role": role.as_str(), "orgs": after },
             "sessionsEnded": ended,
         });
-        audit_user_event(conn, actor, &touched, "CHANGE_ROLE", &user, details)?;
+        audit_user_event(
+            conn,
+            actor,
+            &touched,
+            AuditAction::ChangeRole,
+            &user,
+            details,
+        )?;
         Ok(user)
     })
 }
@@ -464,7 +488,7 @@ fn audit_user_event(
     conn: &mut PgConnection,
     actor: &Actor,
     orgs: &[Uuid],
-    action: &'static str,
+    action: AuditAction,
     user: &User,
     details: serde_json::Value,
 ) -> Result<(), AppError> {

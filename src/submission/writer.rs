@@ -189,7 +189,7 @@ fn answer(batch: Vec<Pending>, function: Function, conn: &mut Option<PgConnectio
 #[diesel::declare_sql_function]
 extern "SQL" {
     /// Migration 9 (8 mended): the org locks, then the whole batch in one statement when every
-    /// call is a plain acceptance, otherwise `sandbox_record_batch` (migration 7) call by call,
+    /// call is a plain acceptance, otherwise `sandbox_record_batch` (migration 12) call by call,
     /// in the same transaction.
     #[allow(clippy::too_many_arguments)]
     fn sandbox_record_batch_fast(
@@ -204,7 +204,8 @@ extern "SQL" {
         now: Timestamptz,
     ) -> Array<Text>;
 
-    /// Migration 7: call by call; what the fast path falls back to.
+    /// Migration 12 (7 with the crossing token named in the R10 audit row): call by call; what
+    /// the fast path falls back to.
     #[allow(clippy::too_many_arguments)]
     fn sandbox_record_batch(
         digests: Array<Bytea>,

@@ -5,6 +5,7 @@ use super::view::{Chrome, iso, when};
 use crate::auth::extract::{Authorized, ViewAuditLog};
 use crate::db::audit::{self, EventRow, Filter};
 use crate::db::orgs;
+use crate::domain::audit::AuditAction;
 use crate::error::AppError;
 use crate::state::AppState;
 use actix_web::http::{StatusCode, header};
@@ -16,30 +17,6 @@ use uuid::Uuid;
 
 const PAGE_SIZE: i64 = 50;
 const CSV_CHUNK: i64 = 1000;
-
-pub const ACTIONS: &[&str] = &[
-    "LOGIN",
-    "LOGOUT",
-    "REVEAL_TOKEN",
-    "ADD_TOKEN",
-    "RENAME_TOKEN",
-    "REGENERATE_TOKEN",
-    "DELETE_TOKEN",
-    "DISABLE_TOKEN",
-    "ENABLE_TOKEN",
-    "DISABLE_ORG_API",
-    "ENABLE_ORG_API",
-    "THRESHOLD_DISABLE",
-    "SUBSCRIPTION_CHANGE",
-    "LIMITS_CHANGE",
-    "PROVISION_ORG",
-    "CREATE_USER",
-    "DISABLE_USER",
-    "ENABLE_USER",
-    "CHANGE_ROLE",
-    "CHANGE_PASSWORD",
-    "ACCESS_DENIED",
-];
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/audit-log", web::get().to(page))
@@ -65,7 +42,11 @@ pub struct Row {
     pub org: String,
     /// Shown instead of the id when known (to those who see every org).
     pub org_name: Option<String>,
+    /// The stored code, kept beside the label: it is what the CSV, the API and `?action=` use.
     pub action: String,
+    /// None for a code this version does not know (a row written by a newer one): the code
+    /// alone is shown then.
+    pub action_label: Option<&'static str>,
     pub resource: String,
     pub interface: String,
     pub result: String,
@@ -78,7 +59,7 @@ pub struct Row {
 #[template(path = "audit_log.html")]
 struct Page {
     chrome: Chrome,
-    actions: &'static [&'static str],
+    actions: &'static [AuditAction],
     action: String,
     user: String,
     from: String,
@@ -99,11 +80,11 @@ fn non_empty(s: &Option<String>) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// The action filter of the page and of the API: one of `ACTIONS`, or none.
+/// The action filter of the page and of the API: an action's code (never its label), or none.
 pub fn checked_action(raw: Option<&str>) -> Result<Option<String>, AppError> {
     match raw.map(str::trim).filter(|a| !a.is_empty()) {
         None => Ok(None),
-        Some(a) if ACTIONS.contains(&a) => Ok(Some(a.to_owned())),
+        Some(a) if AuditAction::from_code(a).is_some() => Ok(Some(a.to_owned())),
         Some(a) => Err(AppError::BadRequest(format!(
             "Unknown action \"{}\".",
             a.escape_default()
@@ -182,6 +163,7 @@ fn row(e: &EventRow, org_name: Option<String>) -> Row {
         org: e.org_id.map(|o| o.to_string()).unwrap_or_default(),
         org_name,
         action: e.action.clone(),
+        action_label: AuditAction::from_code(&e.action).map(AuditAction::label),
         resource: e.resource_name.clone().unwrap_or_default(),
         interface: e.interface.clone(),
         result: e.result.clone(),
@@ -312,7 +294,7 @@ fn render(
 ) -> Result<String, AppError> {
     Ok(Page {
         chrome: Chrome::for_user(&auth.user, "audit"),
-        actions: ACTIONS,
+        actions: &AuditAction::ALL,
         action: non_empty(&q.action).unwrap_or_default(),
         user: non_empty(&q.user).unwrap_or_default(),
         from: non_empty(&q.from).unwrap_or_default(),

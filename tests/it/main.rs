@@ -5,6 +5,7 @@ mod matrix;
 
 mod api;
 mod audit;
+mod audit_labels;
 mod auth;
 mod cli;
 mod console;
