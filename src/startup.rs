@@ -1,5 +1,5 @@
 //! `Application::build` is the one way to start the portal: the binary and the tests both use it.
-use crate::auth::{csrf, password, session_store::PgSessionStore};
+use crate::auth::{password, session_store::PgSessionStore};
 use crate::config::Settings;
 use crate::db::{self, DbPool};
 use crate::domain::token::{TokenKeys, hmac_sha256};
@@ -9,9 +9,11 @@ use actix_session::SessionMiddleware;
 use actix_session::config::{BrowserSession, CookieContentSecurity, TtlExtensionPolicy};
 use actix_web::body::MessageBody;
 use actix_web::cookie::{Key, SameSite};
+use actix_web::dev::Handler;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::http::{Method, header};
 use actix_web::middleware::{DefaultHeaders, Next, from_fn};
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, FromRequest, HttpResponse, HttpServer, Resource, Responder, web};
 use anyhow::Context;
 use std::net::TcpListener;
 use utoipa_actix_web::AppExt;
@@ -111,11 +113,12 @@ impl Application {
             let (app, api_doc) = App::new()
                 .app_data(state.clone())
                 .app_data(web::FormConfig::default().limit(64 * 1024))
+                .wrap(from_fn(head_as_get))
                 .wrap(headers)
                 .wrap(from_fn(log_requests))
-                .route("/healthz", web::get().to(healthz))
-                .route("/readyz", web::get().to(readyz))
-                .route("/static/{path:.*}", web::get().to(assets::serve))
+                .service(get_only("/healthz", healthz))
+                .service(get_only("/readyz", readyz))
+                .service(get_only("/static/{path:.*}", assets::serve))
                 .configure(crate::submission::routes)
                 .into_utoipa_app()
                 .openapi(api::openapi::base())
@@ -130,13 +133,12 @@ impl Application {
                 )
                 .split_for_parts();
             app.app_data(web::Data::new(api_doc)).service(
+                // The CSRF check is on each page route that changes something (`pages::routes`).
                 web::scope("")
-                    .wrap(from_fn(csrf::verify))
                     .wrap(from_fn(error::render_errors))
                     .wrap(sessions())
                     .configure(pages::routes)
-                    // An unknown address gets the portal's own 404 page, not an empty body; a
-                    // known one with the wrong method its 405.
+                    // An unknown address gets the portal's own 404 page, not an empty body.
                     .default_service(web::to(pages::unrouted)),
             )
         })
@@ -227,6 +229,42 @@ fn session_middleware(
                 .state_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest),
         )
         .build()
+}
+
+/// RFC 9110 §9.3.2: HEAD is GET without the content. actix routes a HEAD only to routes that
+/// name it, so without this every page, API read, asset and probe would answer HEAD with 404 or
+/// 405. Routed as its GET, a HEAD gets the GET's status and headers (Content-Length included);
+/// actix-http noted the HEAD when it parsed the request and sends no body whatever the handler
+/// returns. Handlers see GET: they have nothing to do differently.
+///
+/// Innermost of the app's middlewares, right before routing: the request must still be
+/// unshared to be changed (the outer ones copy what they need and keep no clone).
+async fn head_as_get(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if req.method() == Method::HEAD {
+        req.head_mut().method = Method::GET;
+    }
+    next.call(req).await
+}
+
+/// An address for machines (probes, assets): GET and HEAD, and any other method a 405 that
+/// names them.
+fn get_only<F, Args>(path: &str, handler: F) -> Resource
+where
+    F: Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    web::resource(path)
+        .get(handler)
+        .default_service(web::to(|| async {
+            HttpResponse::MethodNotAllowed()
+                .insert_header((header::ALLOW, "GET, HEAD"))
+                .content_type("text/plain")
+                .body("Only GET and HEAD are offered here.")
+        }))
 }
 
 async fn healthz() -> HttpResponse {

@@ -1,13 +1,12 @@
 //! `/auditLogs` (SPEC §7): org admins and viewers read their org's events, support every org's,
 //! with the audit log page's filters (action, user, dates; the org for support).
-use super::http::{PAGE_SIZE, json, offset_of, only_documented, split_page};
-use super::input;
+use super::http::{PAGE_SIZE, QueryParams, json, offset_of, split_page};
 use crate::auth::extract::{Authorized, ViewAuditLog, object_id};
 use crate::db::audit::{self, EventRow, Filter};
 use crate::error::{AppError, ErrorBody};
 use crate::state::AppState;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, get, web};
+use actix_web::{HttpResponse, get, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -100,13 +99,11 @@ pub struct AuditPage {
 )]
 #[get("/auditLogs")]
 pub async fn list(
-    req: HttpRequest,
     state: web::Data<AppState>,
     auth: Authorized<ViewAuditLog>,
+    query: QueryParams<AuditQuery>,
 ) -> Result<HttpResponse, AppError> {
-    // Read after authorization (see `http::Body`).
-    only_documented::<AuditQuery>(&req)?;
-    let q: AuditQuery = input::query(req.query_string())?;
+    let q = query.read()?;
     let user = &auth.user;
     let wanted = q.org_id.as_deref().map(object_id).transpose()?;
     let orgs: Option<Vec<Uuid>> = match wanted {

@@ -28,7 +28,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .error_handler(|e, _| json_error(e).into()),
     )
     .app_data(
-        // Handlers read their query with `input::query`, which names the field; this is for any
+        // Handlers read their query with `QueryParams`, which names the field; this is for any
         // extractor added later, and says no more than serde's words would leak.
         web::QueryConfig::default().error_handler(|_, _| {
             AppError::BadRequest("The query string could not be read.".into()).into()
@@ -72,6 +72,8 @@ fn allowed_methods(doc: &Document, path: &str) -> Option<Vec<&'static str>> {
         .map(|(_, item)| item)?;
     let allowed: Vec<&'static str> = [
         ("GET", &item.get),
+        // A GET route answers HEAD too (`startup::head_as_get`); the document leaves it implied.
+        ("HEAD", &item.get),
         ("POST", &item.post),
         ("PUT", &item.put),
         ("DELETE", &item.delete),
@@ -197,6 +199,27 @@ impl<T: DeserializeOwned + utoipa::PartialSchema + 'static> FromRequest for Body
     }
 }
 
+/// A route's query string, read like `Body`: extraction never fails, and the handler reads the
+/// value once authorization has passed. `P` is the route's documented parameters
+/// (`params(P)`); a parameter it does not list is refused by name (`input::query`), so a
+/// misspelt filter is not silently ignored and the answer does not hold everything.
+pub struct QueryParams<P>(Result<P, AppError>);
+
+impl<P> QueryParams<P> {
+    pub fn read(self) -> Result<P, AppError> {
+        self.0
+    }
+}
+
+impl<P: DeserializeOwned + utoipa::IntoParams> FromRequest for QueryParams<P> {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(Ok(QueryParams(super::input::query(req.query_string()))))
+    }
+}
+
 pub fn json<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {
     HttpResponse::build(status).json(body)
 }
@@ -218,40 +241,6 @@ pub fn offset_of(page: Option<u32>) -> Result<(u32, i64), AppError> {
         )),
         page => Ok((page, i64::from(page - 1) * PAGE_SIZE)),
     }
-}
-
-/// Refuses, naming them, query parameters that the route's documented `P` does not list: a
-/// misspelt or unsupported filter would otherwise be ignored and the answer hold everything.
-pub fn only_documented<P: utoipa::IntoParams>(req: &HttpRequest) -> Result<(), AppError> {
-    let known: Vec<String> = P::into_params(|| None)
-        .into_iter()
-        .map(|p| p.name)
-        .collect();
-    let mut unknown: Vec<String> = url::form_urlencoded::parse(req.query_string().as_bytes())
-        .map(|(name, _)| name)
-        .filter(|name| !known.iter().any(|k| k == name))
-        // A name is a word or two; keep a runaway one from filling the message.
-        .map(|name| {
-            name.chars()
-                .take(40)
-                .collect::<String>()
-                .escape_default()
-                .to_string()
-        })
-        .collect();
-    unknown.sort();
-    unknown.dedup();
-    if unknown.is_empty() {
-        return Ok(());
-    }
-    let (noun, unknown) = match unknown.as_slice() {
-        [one] => ("parameter", format!("\"{one}\"")),
-        many => ("parameters", format!("\"{}\"", many.join("\", \""))),
-    };
-    Err(AppError::BadRequest(format!(
-        "Unknown query {noun} {unknown}; this address takes {}.",
-        known.join(", ")
-    )))
 }
 
 /// Fetches one row more than a page to tell whether another page follows.

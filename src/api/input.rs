@@ -27,8 +27,10 @@ pub fn body<T: DeserializeOwned + PartialSchema>(value: Value) -> Result<T, AppE
     })
 }
 
-/// A query string as `P`.
+/// A query string as `P`, refusing any parameter that `P` (the route's documented parameters)
+/// does not list.
 pub fn query<P: DeserializeOwned + IntoParams>(query: &str) -> Result<P, AppError> {
+    only_documented::<P>(query)?;
     let parsed = url::form_urlencoded::parse(query.as_bytes());
     serde_path_to_error::deserialize(serde_urlencoded::Deserializer::new(parsed)).map_err(|e| {
         let field = e.path().to_string();
@@ -39,6 +41,41 @@ pub fn query<P: DeserializeOwned + IntoParams>(query: &str) -> Result<P, AppErro
             .and_then(|p| p.schema.as_ref());
         refusal(&field, schema, &e.into_inner().to_string())
     })
+}
+
+/// Refuses, naming all of them, the parameters of `query` that `P` does not list: serde's
+/// `deny_unknown_fields` would name only the first, in its own words, and the names accepted
+/// would not come from the document.
+fn only_documented<P: IntoParams>(query: &str) -> Result<(), AppError> {
+    let known: Vec<String> = P::into_params(|| None)
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    let mut unknown: Vec<String> = url::form_urlencoded::parse(query.as_bytes())
+        .map(|(name, _)| name)
+        .filter(|name| !known.iter().any(|k| k == name))
+        // A name is a word or two; keep a runaway one from filling the message.
+        .map(|name| {
+            name.chars()
+                .take(40)
+                .collect::<String>()
+                .escape_default()
+                .to_string()
+        })
+        .collect();
+    unknown.sort();
+    unknown.dedup();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let (noun, unknown) = match unknown.as_slice() {
+        [one] => ("parameter", format!("\"{one}\"")),
+        many => ("parameters", format!("\"{}\"", many.join("\", \""))),
+    };
+    Err(AppError::BadRequest(format!(
+        "Unknown query {noun} {unknown}; this address takes {}.",
+        known.join(", ")
+    )))
 }
 
 /// A body that is not JSON at all: where it goes wrong, not what serde expected there.

@@ -1,6 +1,6 @@
 //! `/support/…`: what support staff do (SPEC §4 last columns). Every handler takes
 //! `Authorized<ManageOrgs>` or `Authorized<DisableTokens>`, so only support reaches it.
-use super::http::{Body, PAGE_SIZE, json, offset_of, split_page};
+use super::http::{Body, PAGE_SIZE, QueryParams, json, offset_of, split_page};
 use super::tokens::{Subscription, TokenObject, object_of};
 use crate::auth::extract::{Authorized, DisableTokens, ManageOrgs, object_id};
 use crate::db::orgs::{self, NewOrg};
@@ -10,7 +10,7 @@ use crate::service::support::{self as ops, LimitsChange, OrgSummary};
 use crate::service::{orgs as provisioning, users};
 use crate::state::AppState;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
+use actix_web::{HttpResponse, get, post, put, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -105,19 +105,18 @@ pub struct OrgPage {
     params(OrgSearch),
     responses(
         (status = 200, description = "Organizations by name", body = OrgPage),
-        (status = 400, description = "Malformed query, or page 0", body = ErrorBody),
+        (status = 400, description = "Malformed query, page 0, or a query parameter not listed here", body = ErrorBody),
         (status = 401, description = "Not logged in", body = ErrorBody),
         (status = 403, description = "Not support, or a cross-site request", body = ErrorBody),
     )
 )]
 #[get("/support/orgs")]
 pub async fn list_orgs(
-    req: HttpRequest,
     state: web::Data<AppState>,
     _auth: Authorized<ManageOrgs>,
+    query: QueryParams<OrgSearch>,
 ) -> Result<HttpResponse, AppError> {
-    // Read after authorization (see `http::Body`).
-    let OrgSearch { search, page } = super::input::query(req.query_string())?;
+    let OrgSearch { search, page } = query.read()?;
     let (page, offset) = offset_of(page)?;
     let rows = state
         .db(move |c| ops::list_orgs(c, search.as_deref(), offset, PAGE_SIZE + 1))

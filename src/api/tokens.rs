@@ -1,5 +1,5 @@
 //! `/sandboxApiTokens` and the quota report: the token page as JSON (R1, R3–R9, R11, R12).
-use super::http::{Body, OrgQuery, json, secret_json};
+use super::http::{Body, OrgQuery, QueryParams, json, secret_json};
 use crate::auth::extract::{Manage, OrgScope, Reveal, View, object_id};
 use crate::db::models::Org;
 use crate::db::{orgs, tokens as token_rows};
@@ -161,7 +161,7 @@ pub async fn object_of(
     security(("session" = [])),
     responses(
         (status = 200, description = "The org's tokens, masked", body = TokenList),
-        (status = 400, description = "No ?orgId= from a user who can see several organizations (\"name one with ?orgId=\"), or a malformed one", body = ErrorBody),
+        (status = 400, description = "No ?orgId= from a user who can see several organizations (\"name one with ?orgId=\"), a malformed one, or a query parameter not listed here", body = ErrorBody),
         (status = 401, description = "Not logged in", body = ErrorBody),
         (status = 404, description = "Unknown organization, or one the caller may not see", body = ErrorBody),
     )
@@ -170,7 +170,10 @@ pub async fn object_of(
 pub async fn list(
     state: web::Data<AppState>,
     scope: OrgScope<View>,
+    query: QueryParams<OrgQuery>,
 ) -> Result<HttpResponse, AppError> {
+    // `scope` has read the org; this refuses what else the query holds.
+    query.read()?;
     let o = overview(&state, scope.org.id).await?;
     let body = TokenList {
         base_url: state.base_url.clone(),
@@ -376,7 +379,7 @@ pub struct Quota {
     security(("session" = [])),
     responses(
         (status = 200, description = "Today's submission quota", body = Vec<Quota>),
-        (status = 400, description = "No ?orgId= from a user who can see several organizations (\"name one with ?orgId=\"), or a malformed one", body = ErrorBody),
+        (status = 400, description = "No ?orgId= from a user who can see several organizations (\"name one with ?orgId=\"), a malformed one, or a query parameter not listed here", body = ErrorBody),
         (status = 401, description = "Not logged in", body = ErrorBody),
         (status = 404, description = "Unknown organization, or one the caller may not see", body = ErrorBody),
     )
@@ -385,7 +388,10 @@ pub struct Quota {
 pub async fn quota(
     state: web::Data<AppState>,
     scope: OrgScope<View>,
+    query: QueryParams<OrgQuery>,
 ) -> Result<HttpResponse, AppError> {
+    // `scope` has read the org; this refuses what else the query holds.
+    query.read()?;
     let org_id = scope.org.id;
     let today = token_rows::today();
     let (org, (_, used)) = state

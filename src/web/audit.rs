@@ -1,7 +1,7 @@
 //! Audit log (SPEC §5, §7): org admins and viewers see their org's events, support every org's.
 //! Filters by action, user and date range; keyset pagination; CSV export streamed page by page.
-use super::html;
 use super::view::{Chrome, iso, when};
+use super::{PageRoute, Routes, html};
 use crate::auth::extract::{Authorized, ViewAuditLog};
 use crate::db::audit::{self, EventRow, Filter};
 use crate::db::orgs;
@@ -18,9 +18,9 @@ use uuid::Uuid;
 const PAGE_SIZE: i64 = 50;
 const CSV_CHUNK: i64 = 1000;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/admin/audit-log", web::get().to(page))
-        .route("/admin/audit-log.csv", web::get().to(csv_export));
+pub fn routes(cfg: &mut Routes) {
+    cfg.route("/admin/audit-log", PageRoute::get(page))
+        .route("/admin/audit-log.csv", PageRoute::get(csv_export));
 }
 
 #[derive(Deserialize, Default)]

@@ -1,6 +1,6 @@
 //! Login, logout and the front door.
 use super::view::Chrome;
-use super::{html, see_other};
+use super::{PageRoute, Routes, html, see_other};
 use crate::auth::csrf;
 use crate::auth::extract::CurrentUser;
 use crate::auth::session::{log_in, log_out};
@@ -15,10 +15,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/login", web::get().to(login_form))
-        .route("/login", web::post().to(login))
-        .route("/logout", web::post().to(logout));
+pub fn routes(cfg: &mut Routes) {
+    cfg.route("/login", PageRoute::get(login_form))
+        .route("/login", PageRoute::post(login))
+        .route("/logout", PageRoute::post(logout));
 }
 
 #[derive(Template)]

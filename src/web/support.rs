@@ -3,7 +3,7 @@
 //! token (R7). Support never sees a token value. Plain forms with redirect-after-post, so it
 //! works with JavaScript off; every change goes through `service::support`, as the API does.
 use super::view::{Chrome, relative, when};
-use super::{html, see_other_with_flash, take_flash};
+use super::{PageRoute, Routes, html, see_other_with_flash, take_flash};
 use crate::auth::extract::{Authorized, DisableTokens, ManageOrgs, object_id};
 use crate::db::audit::Actor;
 use crate::db::models::Org;
@@ -25,24 +25,24 @@ use uuid::Uuid;
 
 const PAGE_SIZE: i64 = 50;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/support/orgs", web::get().to(orgs))
-        .route("/support/orgs", web::post().to(provision))
-        .route("/support/orgs/{id}", web::get().to(org_page))
+pub fn routes(cfg: &mut Routes) {
+    cfg.route("/support/orgs", PageRoute::get(orgs))
+        .route("/support/orgs", PageRoute::post(provision))
+        .route("/support/orgs/{id}", PageRoute::get(org_page))
         .route(
             "/support/orgs/{id}/subscription",
-            web::post().to(subscription),
+            PageRoute::post(subscription),
         )
-        .route("/support/orgs/{id}/limits", web::post().to(limits))
-        .route("/support/orgs/{id}/disable", web::post().to(disable_org))
-        .route("/support/orgs/{id}/enable", web::post().to(enable_org))
+        .route("/support/orgs/{id}/limits", PageRoute::post(limits))
+        .route("/support/orgs/{id}/disable", PageRoute::post(disable_org))
+        .route("/support/orgs/{id}/enable", PageRoute::post(enable_org))
         .route(
             "/support/orgs/{id}/tokens/{tid}/disable",
-            web::post().to(disable_token),
+            PageRoute::post(disable_token),
         )
         .route(
             "/support/orgs/{id}/tokens/{tid}/enable",
-            web::post().to(enable_token),
+            PageRoute::post(enable_token),
         );
 }
 

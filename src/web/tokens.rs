@@ -1,6 +1,6 @@
 //! The Sandbox API Token page (R1, R3–R9, R12).
 use super::view::{Chrome, iso, relative, when};
-use super::{html, see_other, see_other_with_flash, take_flash};
+use super::{PageRoute, Routes, html, see_other, see_other_with_flash, take_flash};
 use crate::auth::extract::{Manage, OrgScope, Permission, Reveal, View, object_id};
 use crate::auth::keys;
 use crate::db::models::Org;
@@ -21,38 +21,38 @@ use uuid::Uuid;
 
 pub const PAGE: &str = "/admin/cloud-service-api-security/sandbox-api-token";
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route(PAGE, web::get().to(page))
-        .route(&format!("{PAGE}/tokens"), web::post().to(add))
-        .route(&format!("{PAGE}/tokens/{{id}}/row"), web::get().to(row))
+pub fn routes(cfg: &mut Routes) {
+    cfg.route(PAGE, PageRoute::get(page))
+        .route(&format!("{PAGE}/tokens"), PageRoute::post(add))
+        .route(&format!("{PAGE}/tokens/{{id}}/row"), PageRoute::get(row))
         .route(
             &format!("{PAGE}/tokens/{{id}}/reveal"),
-            web::post().to(reveal),
+            PageRoute::post(reveal),
         )
-        .route(&format!("{PAGE}/tokens/{{id}}/copy"), web::post().to(copy))
+        .route(&format!("{PAGE}/tokens/{{id}}/copy"), PageRoute::post(copy))
         .route(
             &format!("{PAGE}/tokens/{{id}}/rename"),
-            web::get().to(rename_form),
+            PageRoute::get(rename_form),
         )
         .route(
             &format!("{PAGE}/tokens/{{id}}/rename"),
-            web::post().to(rename),
+            PageRoute::post(rename),
         )
         .route(
             &format!("{PAGE}/tokens/{{id}}/regenerate"),
-            web::get().to(regenerate_confirm),
+            PageRoute::get(regenerate_confirm),
         )
         .route(
             &format!("{PAGE}/tokens/{{id}}/regenerate"),
-            web::post().to(regenerate),
+            PageRoute::post(regenerate),
         )
         .route(
             &format!("{PAGE}/tokens/{{id}}/delete"),
-            web::get().to(delete_confirm),
+            PageRoute::get(delete_confirm),
         )
         .route(
             &format!("{PAGE}/tokens/{{id}}/delete"),
-            web::post().to(delete),
+            PageRoute::post(delete),
         );
 }
 

@@ -375,7 +375,7 @@ async fn a_wrong_method_on_a_page_address_is_a_405_page_with_allow() {
     }
     let post_to_a_page = browser.post_form("/admin/audit-log", &[]).await;
     assert_eq!(post_to_a_page.status(), 405);
-    assert_eq!(post_to_a_page.headers()["allow"], "GET");
+    assert_eq!(post_to_a_page.headers()["allow"], "GET, HEAD");
     assert_eq!(browser.get("/no/such/page").await.status(), 404);
     assert_eq!(browser.get(&format!("{PAGE}/nothing")).await.status(), 404);
     // Still there: the GET did nothing.

@@ -10,6 +10,7 @@ mod auth;
 mod cli;
 mod console;
 mod contract;
+mod methods;
 mod migrations;
 mod plans;
 mod submission;
