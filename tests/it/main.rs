@@ -10,6 +10,7 @@ mod cli;
 mod console;
 mod contract;
 mod migrations;
+mod ops;
 mod plans;
 mod submission;
 mod support;
