@@ -78,7 +78,9 @@ pub enum Command {
 pub enum AuditCommand {
     /// Recompute the hash chains; report the first broken link (exit status 1).
     Verify,
-    /// Delete events older than the retention period (--audit-retention-days).
+    /// Delete audit events older than --audit-retention-days, and Submission API records
+    /// (accepted files, daily usage counts) older than --submission-retention-days; the same
+    /// purge the server runs every ten minutes.
     Purge,
 }
 
@@ -239,6 +241,7 @@ pub fn settings(args: &ServerArgs, database_url: &str) -> anyhow::Result<Setting
         trusted_proxies: args.trusted_proxies.clone(),
         submission_max_bytes: args.submission_max_bytes,
         audit_retention_days: args.audit_retention_days,
+        submission_retention_days: args.submission_retention_days,
     })
 }
 
@@ -349,6 +352,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut conn = migrated_conn(&db.url)?;
             let n = db::audit::purge_older_than(&mut conn, days)?;
             println!("purged {n} audit events older than {days} days");
+            let days = cli.server.submission_retention_days;
+            let p = db::retention::purge_older_than(&mut conn, days)?;
+            println!(
+                "purged {} submissions, {} org usage days and {} token usage days older than \
+                 {days} days",
+                p.submissions, p.org_days, p.token_days
+            );
             Ok(())
         }
         Command::User(UserCommand::Disable { username }) => {

@@ -53,6 +53,10 @@ pub struct ServerArgs {
     /// Audit events older than this many days are purged (SPEC §7).
     #[arg(long, env = "AUDIT_RETENTION_DAYS", default_value_t = 180, value_parser = clap::value_parser!(i64).range(1..=36_500), global = true)]
     pub audit_retention_days: i64,
+    /// Submission API records (accepted files, daily call and submission counts) older than
+    /// this many days are purged; today's and yesterday's counts are always kept.
+    #[arg(long, env = "SUBMISSION_RETENTION_DAYS", default_value_t = 180, value_parser = clap::value_parser!(i64).range(1..=36_500), global = true)]
+    pub submission_retention_days: i64,
     /// Addresses of reverse proxies in front of the portal (comma-separated). A request from
     /// one of them is recorded in the audit log with the client address its X-Forwarded-For
     /// gives; from anywhere else the header is ignored (anyone can send it).
@@ -98,6 +102,7 @@ impl fmt::Debug for ServerArgs {
             )
             .field("submission_max_bytes", &self.submission_max_bytes)
             .field("audit_retention_days", &self.audit_retention_days)
+            .field("submission_retention_days", &self.submission_retention_days)
             .field("session_idle_minutes", &self.session_idle_minutes)
             .field("session_absolute_hours", &self.session_absolute_hours)
             .finish()
@@ -117,6 +122,7 @@ pub struct Settings {
     pub pool_size: u32,
     pub submission_max_bytes: usize,
     pub audit_retention_days: i64,
+    pub submission_retention_days: i64,
     /// HTTP worker threads (None: one per core).
     pub workers: Option<usize>,
     /// Reverse proxies whose X-Forwarded-For names the client (the audit's client IP).

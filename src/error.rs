@@ -27,8 +27,14 @@ pub enum AppError {
     Throttled {
         retry_after: u64,
     },
+    /// The database cannot be reached, or every pooled connection stayed busy: a moment's
+    /// condition, not the caller's fault and not a bug, so it is a 503 the caller may retry.
+    Unavailable,
     Internal(anyhow::Error),
 }
+
+/// Seconds a client is told to wait after a 503: a busy pool frees up within seconds.
+pub const UNAVAILABLE_RETRY_AFTER: u64 = 5;
 
 impl AppError {
     pub fn forbidden() -> Self {
@@ -50,6 +56,7 @@ impl AppError {
             AppError::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
             AppError::CsrfRejected => "CSRF_TOKEN_INVALID",
             AppError::Throttled { .. } => "TOO_MANY_REQUESTS",
+            AppError::Unavailable => "SERVICE_UNAVAILABLE",
             AppError::Internal(_) => "INTERNAL_ERROR",
         }
     }
@@ -75,6 +82,9 @@ impl AppError {
                 }
                 .message()
             }
+            AppError::Unavailable => "The portal is busy or cannot reach its database; \
+                                       try again in a moment."
+                .into(),
             AppError::Internal(_) => {
                 "Something went wrong on our side. The problem has been logged; please try again."
                     .into()
@@ -96,7 +106,8 @@ impl fmt::Display for AppError {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// e.g. `BAD_REQUEST`, `UNAUTHORIZED`, `FORBIDDEN`, `SUBSCRIPTION_EXPIRED`, `TOKEN_DISABLED`,
-    /// `NOT_FOUND`, `TOKEN_LIMIT_REACHED`, `CONFLICT`, `PAYLOAD_TOO_LARGE`, `TOO_MANY_REQUESTS`
+    /// `NOT_FOUND`, `TOKEN_LIMIT_REACHED`, `CONFLICT`, `PAYLOAD_TOO_LARGE`, `TOO_MANY_REQUESTS`,
+    /// `SERVICE_UNAVAILABLE`
     pub code: String,
     pub message: String,
 }
@@ -113,6 +124,7 @@ impl ResponseError for AppError {
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -122,8 +134,14 @@ impl ResponseError for AppError {
             tracing::error!(error = ?e, "request failed");
         }
         let mut res = HttpResponse::build(self.status_code());
-        if let AppError::Throttled { retry_after } = self {
-            res.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+        match self {
+            AppError::Throttled { retry_after } => {
+                res.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+            }
+            AppError::Unavailable => {
+                res.insert_header((header::RETRY_AFTER, UNAVAILABLE_RETRY_AFTER.to_string()));
+            }
+            _ => {}
         }
         res.json(ErrorBody {
             code: self.code().into(),
@@ -134,13 +152,24 @@ impl ResponseError for AppError {
 
 impl From<diesel::result::Error> for AppError {
     fn from(e: diesel::result::Error) -> Self {
-        AppError::Internal(e.into())
+        use diesel::result::{DatabaseErrorKind, Error};
+        match e {
+            // The server went away under the query: an outage, not a fault of the request.
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
+                tracing::warn!(error = %e, "database connection lost");
+                AppError::Unavailable
+            }
+            e => AppError::Internal(e.into()),
+        }
     }
 }
 
 impl From<diesel::r2d2::PoolError> for AppError {
+    /// r2d2 reports one error for both causes: no connection freed up in time, or none could
+    /// be opened. Either way the request may succeed a moment later.
     fn from(e: diesel::r2d2::PoolError) -> Self {
-        AppError::Internal(e.into())
+        tracing::warn!(error = %e, "no database connection");
+        AppError::Unavailable
     }
 }
 
@@ -297,6 +326,16 @@ fn browser_error(
                 .finish()
         };
     }
+    page_or_flash(htmx, status, message, user)
+}
+
+/// An error as a full page, or for htmx as a message swapped into the page's flash area.
+fn page_or_flash(
+    htmx: bool,
+    status: StatusCode,
+    message: &str,
+    user: Option<&crate::auth::extract::CurrentUser>,
+) -> HttpResponse {
     if htmx {
         return HttpResponse::build(status)
             .insert_header(("HX-Retarget", "#flash"))
@@ -320,6 +359,62 @@ fn browser_error(
     HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .body(page.render().unwrap_or_else(|_| "Error".into()))
+}
+
+/// Wraps actix-session's middleware, directly outside it. When the session store fails (no
+/// pooled connection in time, the database down) the session middleware gives up with a bare
+/// 500 of its own, before any handler, `render_errors` or `DefaultHeaders` sees the request;
+/// reading that as "no session" would send a logged-in person to the login form and lose their
+/// place. It becomes the portal's 503 instead, as a page, an htmx message or §6 JSON, with
+/// `Retry-After` and the security headers (`DefaultHeaders` does not touch an error).
+pub async fn session_store_faults(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    // Read now: the request is consumed by the call and not handed back with an error.
+    let api = req.path().starts_with(crate::api::PREFIX);
+    let htmx = req.headers().contains_key("HX-Request");
+    let https = req
+        .app_data::<actix_web::web::Data<crate::state::AppState>>()
+        .is_some_and(|s| s.https);
+    match next.call(req).await {
+        Err(e) if raised_by_session_middleware(&e) => {
+            tracing::error!(error = %e, "the session store could not be reached");
+            let app = AppError::Unavailable;
+            let mut res = if api {
+                app.error_response()
+            } else {
+                let mut res = page_or_flash(htmx, app.status_code(), &app.message(), None);
+                res.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    header::HeaderValue::from(UNAVAILABLE_RETRY_AFTER),
+                );
+                res
+            };
+            for (name, value) in crate::startup::security_headers(https) {
+                res.headers_mut().insert(
+                    header::HeaderName::from_static(name),
+                    header::HeaderValue::from_static(value),
+                );
+            }
+            Err(
+                actix_web::error::InternalError::from_response("session store unavailable", res)
+                    .into(),
+            )
+        }
+        other => other,
+    }
+}
+
+/// actix-session wraps every failure of its own in an `InternalError` of the store's error
+/// type (or anyhow's, for a cookie it could not write, which cannot happen with our keys);
+/// errors of the services it wraps are of other types and pass unchanged.
+fn raised_by_session_middleware(e: &actix_web::Error) -> bool {
+    use actix_session::storage::{SaveError, UpdateError};
+    use actix_web::error::InternalError;
+    e.as_error::<InternalError<anyhow::Error>>().is_some()
+        || e.as_error::<InternalError<SaveError>>().is_some()
+        || e.as_error::<InternalError<UpdateError>>().is_some()
 }
 
 pub fn urlencode(s: &str) -> String {

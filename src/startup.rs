@@ -21,6 +21,7 @@ use utoipa_actix_web::AppExt;
 pub struct Application {
     port: u16,
     audit_retention_days: i64,
+    submission_retention_days: i64,
     server: Server,
     pool: DbPool,
     gate: std::sync::Arc<crate::submission::gate::TokenGate>,
@@ -29,6 +30,26 @@ pub struct Application {
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; \
                    object-src 'none'";
+
+/// The headers every response carries (SPEC §9); also set by hand on the few responses that
+/// leave as errors, which `DefaultHeaders` does not touch. Names in lower case, as
+/// `HeaderName::from_static` wants them.
+pub fn security_headers(https: bool) -> Vec<(&'static str, &'static str)> {
+    let mut headers = vec![
+        ("content-security-policy", CSP),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "same-origin"),
+        ("x-frame-options", "DENY"),
+        ("cache-control", "no-store"),
+    ];
+    if https {
+        headers.push((
+            "strict-transport-security",
+            "max-age=63072000; includeSubDomains",
+        ));
+    }
+    headers
+}
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
@@ -97,18 +118,9 @@ impl Application {
         let idle = actix_web::cookie::time::Duration::seconds(settings.session_idle.num_seconds());
         let store = PgSessionStore::new(pool.clone());
         let server = HttpServer::new(move || {
-            let mut headers = DefaultHeaders::new()
-                .add(("Content-Security-Policy", CSP))
-                .add(("X-Content-Type-Options", "nosniff"))
-                .add(("Referrer-Policy", "same-origin"))
-                .add(("X-Frame-Options", "DENY"))
-                .add(("Cache-Control", "no-store"));
-            if https {
-                headers = headers.add((
-                    "Strict-Transport-Security",
-                    "max-age=63072000; includeSubDomains",
-                ));
-            }
+            let headers = security_headers(https)
+                .into_iter()
+                .fold(DefaultHeaders::new(), DefaultHeaders::add);
             let sessions = || session_middleware(store.clone(), cookie_key.clone(), https, idle);
             let (app, api_doc) = App::new()
                 .app_data(state.clone())
@@ -128,6 +140,7 @@ impl Application {
                     utoipa_actix_web::scope(api::PREFIX)
                         .configure(api::routes)
                         .wrap(sessions())
+                        .wrap(from_fn(error::session_store_faults))
                         .wrap(from_fn(api::http::refuse_cross_site))
                         .wrap(from_fn(api::http::challenge_unauthorized)),
                 )
@@ -137,6 +150,7 @@ impl Application {
                 web::scope("")
                     .wrap(from_fn(error::render_errors))
                     .wrap(sessions())
+                    .wrap(from_fn(error::session_store_faults))
                     .configure(pages::routes)
                     // An unknown address gets the portal's own 404 page, not an empty body.
                     .default_service(web::to(pages::unrouted)),
@@ -152,6 +166,7 @@ impl Application {
         Ok(Application {
             port: addr.port(),
             audit_retention_days: settings.audit_retention_days,
+            submission_retention_days: settings.submission_retention_days,
             server,
             pool,
             gate,
@@ -177,13 +192,14 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let pool = self.pool.clone();
         let retention_days = self.audit_retention_days;
+        let submission_days = self.submission_retention_days;
         let sweeper = actix_web::rt::spawn(async move {
             let mut every = actix_web::rt::time::interval(std::time::Duration::from_secs(600));
             loop {
                 every.tick().await;
-                let pool = pool.clone();
+                let p = pool.clone();
                 let swept = web::block(move || -> anyhow::Result<usize> {
-                    let mut conn = pool.get()?;
+                    let mut conn = p.get()?;
                     db::audit::purge_older_than(&mut conn, retention_days)?;
                     db::users::purge_stale_throttles(&mut conn, chrono::Duration::hours(1))?;
                     Ok(db::sessions::purge_expired(&mut conn)?)
@@ -191,6 +207,27 @@ impl Application {
                 .await;
                 if let Ok(Err(e)) = swept {
                     tracing::warn!(error = %e, "could not purge old audit events, throttles or sessions");
+                }
+                // Apart from the above, so that a failure of one does not stop the other.
+                let p = pool.clone();
+                let purged = web::block(move || -> anyhow::Result<_> {
+                    let mut conn = p.get()?;
+                    Ok(db::retention::purge_older_than(&mut conn, submission_days)?)
+                })
+                .await;
+                match purged {
+                    Ok(Ok(p)) if p != db::retention::Purged::default() => {
+                        tracing::info!(
+                            submissions = p.submissions,
+                            org_days = p.org_days,
+                            token_days = p.token_days,
+                            "purged Submission API records past their retention"
+                        );
+                    }
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "could not purge old Submission API records");
+                    }
+                    _ => {}
                 }
             }
         });

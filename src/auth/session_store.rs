@@ -37,14 +37,22 @@ fn user_of(state: &State) -> Option<Uuid> {
         .and_then(|v| serde_json::from_str::<Uuid>(v).ok())
 }
 
-async fn blocking<T, F>(pool: &DbPool, f: F) -> anyhow::Result<T>
+/// How long reading a session waits for a pooled connection. Every request with a session
+/// cookie starts here, so with the database down or every connection busy it answers its 503
+/// within this bound (as `/readyz` does), not after the pool's own, longer, timeout.
+const LOAD_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+async fn blocking<T, F>(pool: &DbPool, wait: Option<std::time::Duration>, f: F) -> anyhow::Result<T>
 where
     F: FnOnce(&mut db::DbConn) -> anyhow::Result<T> + Send + 'static,
     T: Send + 'static,
 {
     let pool = pool.clone();
     actix_web::web::block(move || {
-        let mut conn = pool.get()?;
+        let mut conn = match wait {
+            Some(wait) => pool.get_timeout(wait)?,
+            None => pool.get()?,
+        };
         f(&mut conn)
     })
     .await?
@@ -53,17 +61,18 @@ where
 impl SessionStore for PgSessionStore {
     async fn load(&self, key: &SessionKey) -> Result<Option<State>, LoadError> {
         let hash = id_hash(key.as_ref());
-        let row = match blocking(&self.pool, move |c| Ok(db::sessions::load(c, &hash)?)).await {
-            Ok(row) => row,
-            // The database is unreachable. An error here would escape every middleware as a
-            // bare 500 without the security headers or a body; no session instead makes the
-            // request an anonymous one, refused (401) in the portal's own words and headers.
-            // The session row is untouched and works again once the database is back.
-            Err(e) => {
-                tracing::error!(error = %format!("{e:#}"), "could not load a session");
-                return Ok(None);
-            }
-        };
+        // A failure is an error, never "no session": the person may well be logged in, and
+        // sending them to the login form would lose their place for a moment's outage.
+        // `error::session_store_faults` turns it into the portal's 503; the session row is
+        // untouched and works again once a connection is free.
+        let row = blocking(&self.pool, Some(LOAD_WAIT), move |c| {
+            Ok(db::sessions::load(c, &hash)?)
+        })
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %format!("{e:#}"), "could not load a session");
+            LoadError::Other(e)
+        })?;
         match row {
             None => Ok(None),
             Some(v) => serde_json::from_value(v)
@@ -82,7 +91,7 @@ impl SessionStore for PgSessionStore {
         let user = user_of(&state);
         let json = serde_json::to_value(&state).map_err(|e| SaveError::Serialization(e.into()))?;
         let expires = expiry(ttl);
-        blocking(&self.pool, move |c| {
+        blocking(&self.pool, None, move |c| {
             Ok(db::sessions::insert(c, &hash, user, &json, expires)?)
         })
         .await
@@ -101,7 +110,7 @@ impl SessionStore for PgSessionStore {
         let json =
             serde_json::to_value(&state).map_err(|e| UpdateError::Serialization(e.into()))?;
         let expires = expiry(ttl);
-        let existed = blocking(&self.pool, move |c| {
+        let existed = blocking(&self.pool, None, move |c| {
             Ok(db::sessions::update(c, &hash, user, &json, expires)?)
         })
         .await
@@ -121,14 +130,24 @@ impl SessionStore for PgSessionStore {
     async fn update_ttl(&self, key: &SessionKey, ttl: &Duration) -> Result<(), anyhow::Error> {
         let hash = id_hash(key.as_ref());
         let expires = expiry(ttl);
-        blocking(&self.pool, move |c| {
+        let touched = blocking(&self.pool, Some(LOAD_WAIT), move |c| {
             Ok(db::sessions::touch(c, &hash, expires)?)
         })
-        .await
+        .await;
+        // Runs after the handler, on every request: an error would replace a response that has
+        // already done its work (a rename, a regenerate's new value) with a failure. A missed
+        // extension only lets the session expire sooner, never later.
+        if let Err(e) = touched {
+            tracing::warn!(error = %format!("{e:#}"), "could not extend a session's idle time");
+        }
+        Ok(())
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), anyhow::Error> {
         let hash = id_hash(key.as_ref());
-        blocking(&self.pool, move |c| Ok(db::sessions::delete(c, &hash)?)).await
+        blocking(&self.pool, None, move |c| {
+            Ok(db::sessions::delete(c, &hash)?)
+        })
+        .await
     }
 }

@@ -3,6 +3,7 @@ pub mod audit;
 pub mod models;
 pub mod notify;
 pub mod orgs;
+pub mod retention;
 #[rustfmt::skip]
 pub mod schema;
 pub mod sessions;

@@ -63,11 +63,19 @@ fn landing(role: Role) -> &'static str {
 }
 
 /// Where login would have sent them: support to the console, everyone else to the token page.
-pub async fn home(req: HttpRequest, user: Option<CurrentUser>) -> HttpResponse {
+/// Only a missing or ended session leads to login: a database that cannot say who is logged in
+/// is its own error (503), not a reason to show the login form.
+pub async fn home(
+    req: HttpRequest,
+    user: Result<CurrentUser, AppError>,
+) -> Result<HttpResponse, AppError> {
     match user {
-        Some(u) => see_other(landing(u.role)),
-        None if crate::error::arrived_cross_site(&req) => crate::error::reload_same_site(),
-        None => see_other("/login"),
+        Ok(u) => Ok(see_other(landing(u.role))),
+        Err(AppError::Unauthorized) if crate::error::arrived_cross_site(&req) => {
+            Ok(crate::error::reload_same_site())
+        }
+        Err(AppError::Unauthorized) => Ok(see_other("/login")),
+        Err(e) => Err(e),
     }
 }
 

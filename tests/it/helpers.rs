@@ -237,6 +237,7 @@ pub fn settings(db_url: &str) -> Settings {
         trusted_proxies: Vec::new(),
         submission_max_bytes: 64 * 1024,
         audit_retention_days: 180,
+        submission_retention_days: 180,
     }
 }
 

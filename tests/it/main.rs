@@ -12,6 +12,7 @@ mod console;
 mod contract;
 mod methods;
 mod migrations;
+mod ops;
 mod plans;
 mod submission;
 mod support;

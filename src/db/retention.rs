@@ -1,0 +1,83 @@
+//! Retention of the Submission API's records: `submissions` (one row per accepted file) and the
+//! daily usage counters (`org_daily_usage`, `token_daily_usage`), which otherwise grow forever.
+//!
+//! Deleted in batches, each its own statement and transaction, so a first purge of years of
+//! rows never holds row locks, or one long snapshot, for the whole run. The Submission API's
+//! writer never waits on these deletions anyway: it locks organization rows (a child row's
+//! deletion takes no lock on its parent), inserts new submissions and upserts only the current
+//! day's usage rows, which are never deleted here.
+use diesel::prelude::*;
+use diesel::query_dsl::methods::ExecuteDsl;
+use diesel::sql_types::{BigInt, Integer};
+
+/// Rows per statement: large enough that a purge of millions of rows is a few hundred
+/// statements, small enough that each one is over in well under a second.
+pub const BATCH: i64 = 5_000;
+
+/// What one purge deleted.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Purged {
+    pub submissions: usize,
+    pub org_days: usize,
+    pub token_days: usize,
+}
+
+/// Deletes submissions older than `days` days and the usage rows of UTC days more than `days`
+/// days before today. Today's and yesterday's usage rows are kept whatever `days` says: R10 and
+/// R11 count in today's row (its `threshold_baseline` included), and a writer whose clock is a
+/// little behind the database's may still be adding to yesterday's just after midnight.
+pub fn purge_older_than(conn: &mut PgConnection, days: i64) -> QueryResult<Purged> {
+    // At least one day back: the cut-off is then yesterday at the latest, and only days before
+    // it go.
+    let days = i32::try_from(days.max(1)).unwrap_or(i32::MAX);
+    Ok(Purged {
+        // In id order, which is the order of insertion: the oldest rows come first in the
+        // primary key, so each batch is found without an index on created_at (one more index
+        // would slow every insert of the writer).
+        submissions: in_batches(conn, days, |days| {
+            diesel::sql_query(
+                "DELETE FROM submissions WHERE id IN (
+                     SELECT id FROM submissions
+                      WHERE created_at < now() - make_interval(days => $1)
+                      ORDER BY id LIMIT $2)",
+            )
+            .bind::<Integer, _>(days)
+            .bind::<BigInt, _>(BATCH)
+        })?,
+        org_days: in_batches(conn, days, |days| {
+            diesel::sql_query(
+                "DELETE FROM org_daily_usage WHERE (org_id, day) IN (
+                     SELECT org_id, day FROM org_daily_usage
+                      WHERE day < (now() AT TIME ZONE 'UTC')::date - $1
+                      LIMIT $2)",
+            )
+            .bind::<Integer, _>(days)
+            .bind::<BigInt, _>(BATCH)
+        })?,
+        token_days: in_batches(conn, days, |days| {
+            diesel::sql_query(
+                "DELETE FROM token_daily_usage WHERE (token_id, day) IN (
+                     SELECT token_id, day FROM token_daily_usage
+                      WHERE day < (now() AT TIME ZONE 'UTC')::date - $1
+                      LIMIT $2)",
+            )
+            .bind::<Integer, _>(days)
+            .bind::<BigInt, _>(BATCH)
+        })?,
+    })
+}
+
+/// Runs one batch's DELETE until a batch comes back short.
+fn in_batches<Q>(conn: &mut PgConnection, days: i32, batch: impl Fn(i32) -> Q) -> QueryResult<usize>
+where
+    Q: ExecuteDsl<PgConnection>,
+{
+    let mut total = 0;
+    loop {
+        let n = ExecuteDsl::execute(batch(days), conn)?;
+        total += n;
+        if i64::try_from(n).unwrap_or(i64::MAX) < BATCH {
+            return Ok(total);
+        }
+    }
+}
