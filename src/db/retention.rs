@@ -30,19 +30,32 @@ pub fn purge_older_than(conn: &mut PgConnection, days: i64) -> QueryResult<Purge
     // At least one day back: the cut-off is then yesterday at the latest, and only days before
     // it go.
     let days = i32::try_from(days.max(1)).unwrap_or(i32::MAX);
+    // Rows are inserted in created_at order, give or take the milliseconds between two
+    // instances' writers, so every row before the first one still to keep is old. Found through
+    // the primary key, that row bounds each batch: with nothing to purge (every sweep but the
+    // first) the purge reads one row instead of scanning the whole table, and without an index
+    // on created_at (one more index would slow every insert of the writer). An old row that came
+    // in just after a younger one goes at the next sweep.
+    let keep_from: Option<i64> = {
+        use crate::db::schema::submissions::dsl as s;
+        s::submissions
+            .filter(s::created_at.ge(chrono::Utc::now() - chrono::Duration::days(days.into())))
+            .order(s::id.asc())
+            .select(s::id)
+            .first(conn)
+            .optional()?
+    };
     Ok(Purged {
-        // In id order, which is the order of insertion: the oldest rows come first in the
-        // primary key, so each batch is found without an index on created_at (one more index
-        // would slow every insert of the writer).
         submissions: in_batches(conn, days, |days| {
             diesel::sql_query(
                 "DELETE FROM submissions WHERE id IN (
                      SELECT id FROM submissions
-                      WHERE created_at < now() - make_interval(days => $1)
+                      WHERE id < $3 AND created_at < now() - make_interval(days => $1)
                       ORDER BY id LIMIT $2)",
             )
             .bind::<Integer, _>(days)
             .bind::<BigInt, _>(BATCH)
+            .bind::<BigInt, _>(keep_from.unwrap_or(i64::MAX))
         })?,
         org_days: in_batches(conn, days, |days| {
             diesel::sql_query(
