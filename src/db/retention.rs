@@ -46,7 +46,7 @@ pub fn purge_older_than(conn: &mut PgConnection, days: i64) -> QueryResult<Purge
             .optional()?
     };
     Ok(Purged {
-        submissions: in_batches(conn, days, |days| {
+        submissions: in_batches(conn, || {
             diesel::sql_query(
                 "DELETE FROM submissions WHERE id IN (
                      SELECT id FROM submissions
@@ -57,37 +57,41 @@ pub fn purge_older_than(conn: &mut PgConnection, days: i64) -> QueryResult<Purge
             .bind::<BigInt, _>(BATCH)
             .bind::<BigInt, _>(keep_from.unwrap_or(i64::MAX))
         })?,
-        org_days: in_batches(conn, days, |days| {
-            diesel::sql_query(
-                "DELETE FROM org_daily_usage WHERE (org_id, day) IN (
-                     SELECT org_id, day FROM org_daily_usage
-                      WHERE day < (now() AT TIME ZONE 'UTC')::date - $1
-                      LIMIT $2)",
-            )
+        org_days: usage_days(conn, "org_daily_usage", "org_id", days)?,
+        token_days: usage_days(conn, "token_daily_usage", "token_id", days)?,
+    })
+}
+
+/// The rows of one daily usage table for days more than `days` before today (UTC), found
+/// through its index on `day` (migration 13). `table` and `key` are literals of this module,
+/// never input.
+fn usage_days(
+    conn: &mut PgConnection,
+    table: &'static str,
+    key: &'static str,
+    days: i32,
+) -> QueryResult<usize> {
+    let sql = format!(
+        "DELETE FROM {table} WHERE ({key}, day) IN (
+             SELECT {key}, day FROM {table}
+              WHERE day < (now() AT TIME ZONE 'UTC')::date - $1
+              LIMIT $2)"
+    );
+    in_batches(conn, || {
+        diesel::sql_query(sql.as_str())
             .bind::<Integer, _>(days)
             .bind::<BigInt, _>(BATCH)
-        })?,
-        token_days: in_batches(conn, days, |days| {
-            diesel::sql_query(
-                "DELETE FROM token_daily_usage WHERE (token_id, day) IN (
-                     SELECT token_id, day FROM token_daily_usage
-                      WHERE day < (now() AT TIME ZONE 'UTC')::date - $1
-                      LIMIT $2)",
-            )
-            .bind::<Integer, _>(days)
-            .bind::<BigInt, _>(BATCH)
-        })?,
     })
 }
 
 /// Runs one batch's DELETE until a batch comes back short.
-fn in_batches<Q>(conn: &mut PgConnection, days: i32, batch: impl Fn(i32) -> Q) -> QueryResult<usize>
+fn in_batches<Q>(conn: &mut PgConnection, batch: impl Fn() -> Q) -> QueryResult<usize>
 where
     Q: ExecuteDsl<PgConnection>,
 {
     let mut total = 0;
     loop {
-        let n = ExecuteDsl::execute(batch(days), conn)?;
+        let n = ExecuteDsl::execute(batch(), conn)?;
         total += n;
         if i64::try_from(n).unwrap_or(i64::MAX) < BATCH {
             return Ok(total);
