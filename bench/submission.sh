@@ -20,7 +20,7 @@ THREADS=${THREADS:-2}
 PORT1=${PORT1:-18081}
 PORT2=${PORT2:-18082}
 
-command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
+source bench/wrk.sh
 cargo build --release --quiet
 BIN=${CARGO_TARGET_DIR:-target}/release/sandbox-portal
 
@@ -50,18 +50,6 @@ for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT1/readyz" >/dev/null && 
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT2/readyz" >/dev/null && break; sleep 0.1; done
 curl -fs "http://127.0.0.1:$PORT2/readyz" >/dev/null || { echo "instance 2 did not start:" >&2; cat "$WORK/i2.log" >&2; exit 1; }
 
-run() { # name, then wrk arguments; prints "name rps p50 p99"
-  local name=$1; shift
-  local out
-  out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$@")
-  local rps p50 p99 non2xx
-  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
-  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
-  non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
-  echo "$name $rps $p50 $p99 ${non2xx:-0}"
-}
-
 URL="http://127.0.0.1:$PORT1"
 MALFORMED="sbx_thisisnotavalidtokenatallxxxxxxxxxxxxxx"
 UNKNOWN=$(python3 - <<'PY'
@@ -80,19 +68,8 @@ results+=("$(run a_healthz "$URL/healthz")")
 results+=("$(TOKEN=$TOKEN run b_submit_valid -s bench/submit.lua "$URL/zscsb/submit")")
 results+=("$(TOKEN=$MALFORMED run c_malformed -s bench/submit.lua "$URL/zscsb/submit")")
 results+=("$(TOKEN=$UNKNOWN run d_unknown -s bench/submit.lua "$URL/zscsb/submit")")
-# (a) again: on a shared machine it drifts by a quarter between runs, so the ratios are taken
-# against the mean of both.
 results+=("$(run a_healthz_again "$URL/healthz")")
-
-base=$(awk -v a="$(awk '{print $2}' <<<"${results[0]}")" -v b="$(awk '{print $2}' <<<"${results[4]}")" \
-  'BEGIN {print (a + b) / 2}')
-printf '\n%-16s %12s %10s %10s %10s %8s\n' scenario "req/s" p50 p99 non-2xx "x (a)"
-for r in "${results[@]}"; do
-  read -r name rps p50 p99 non2xx <<<"$r"
-  printf '%-16s %12s %10s %10s %10s %8.2f\n' "$name" "$rps" "$p50" "$p99" "$non2xx" \
-    "$(awk -v a="$rps" -v b="$base" 'BEGIN {print a / b}')"
-done
-echo "x (a): against the mean of the two (a) runs, $base req/s."
+table "${results[@]}"
 echo "(b) expects non-2xx 0; (c) and (d) expect every response to be 401."
 
 # bench/ceiling.sh: its build accepts every value, so the race would measure nothing.

@@ -122,7 +122,7 @@ impl Application {
                 .into_iter()
                 .fold(DefaultHeaders::new(), DefaultHeaders::add);
             let sessions = || session_middleware(store.clone(), cookie_key.clone(), https, idle);
-            let (app, api_doc) = App::new()
+            let (app, mut api_doc) = App::new()
                 .app_data(state.clone())
                 .app_data(web::FormConfig::default().limit(64 * 1024))
                 .wrap(from_fn(head_as_get))
@@ -145,6 +145,7 @@ impl Application {
                         .wrap(from_fn(api::http::challenge_unauthorized)),
                 )
                 .split_for_parts();
+            api::openapi::add_common_responses(&mut api_doc);
             app.app_data(web::Data::new(api_doc)).service(
                 // The CSRF check is on each page route that changes something (`pages::routes`).
                 web::scope("")

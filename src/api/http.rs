@@ -260,6 +260,11 @@ pub struct OrgQuery {
     pub org_id: Option<Uuid>,
 }
 
+/// The parameters of a route that takes none: any one is refused by name.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct NoQuery {}
+
 /// The API authenticates with the session cookie and has no CSRF token, so a state-changing
 /// request that a browser marks as coming from another site is refused. Requests without
 /// either header (scripts, curl) are not from a browser and pass.

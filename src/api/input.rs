@@ -72,9 +72,13 @@ fn only_documented<P: IntoParams>(query: &str) -> Result<(), AppError> {
         [one] => ("parameter", format!("\"{one}\"")),
         many => ("parameters", format!("\"{}\"", many.join("\", \""))),
     };
-    Err(AppError::BadRequest(format!(
-        "Unknown query {noun} {unknown}; this address takes {}.",
+    let takes = if known.is_empty() {
+        "no query parameters".to_owned()
+    } else {
         known.join(", ")
+    };
+    Err(AppError::BadRequest(format!(
+        "Unknown query {noun} {unknown}; this address takes {takes}."
     )))
 }
 

@@ -3,7 +3,10 @@
 use crate::state::AppState;
 use actix_web::{HttpResponse, get, web};
 use utoipa::openapi::OpenApi as Document;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::schema::{Object, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 /// The name operations give their `security` requirement (`security(("session" = []))`).
@@ -67,6 +70,66 @@ pub fn base() -> Document {
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     doc
 }
+
+/// Adds what every operation but this document's own can answer, to the collected document
+/// rather than route by route, so that a new route cannot leave it out:
+/// - 400 for a query parameter the operation does not list (`http::QueryParams`);
+/// - 503 for a busy pool or an unreachable database (`AppError::Unavailable`,
+///   `error::session_store_faults`), with `Retry-After`.
+pub fn add_common_responses(doc: &mut Document) {
+    let error_body = || {
+        ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("ErrorBody")))
+            .build()
+    };
+    let unavailable = ResponseBuilder::new()
+        .description(
+            "SERVICE_UNAVAILABLE: the portal is busy or cannot reach its database. Nothing was \
+             changed; retry after the Retry-After header's seconds.",
+        )
+        .content("application/json", error_body())
+        .header(
+            "Retry-After",
+            HeaderBuilder::new()
+                .schema(Object::with_type(Type::Integer))
+                .description(Some("Seconds to wait before retrying"))
+                .build(),
+        )
+        .build();
+    let unlisted = ResponseBuilder::new()
+        .description(format!("A {UNLISTED}"))
+        .content("application/json", error_body())
+        .build();
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in operations.into_iter().flatten() {
+            if op.tags.iter().flatten().any(|t| t == "meta") {
+                continue;
+            }
+            let responses = &mut op.responses.responses;
+            match responses.get_mut("400") {
+                Some(RefOr::T(bad)) if !bad.description.contains(UNLISTED) => {
+                    bad.description = format!("{}; or a {UNLISTED}", bad.description);
+                }
+                Some(_) => {}
+                None => {
+                    responses.insert("400".to_owned(), unlisted.clone().into());
+                }
+            }
+            responses
+                .entry("503".to_owned())
+                .or_insert_with(|| unavailable.clone().into());
+        }
+    }
+}
+
+const UNLISTED: &str = "query parameter not listed here";
 
 #[utoipa::path(
     tag = "meta",

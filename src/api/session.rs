@@ -1,5 +1,5 @@
 //! `/authenticatedSession`: log in, who am I, log out — the same session as the web UI.
-use super::http::{Body, json};
+use super::http::{Body, NoQuery, QueryParams, json};
 use crate::auth::extract::CurrentUser;
 use crate::auth::session::{log_in, log_out};
 use crate::db::models::User;
@@ -58,7 +58,9 @@ pub async fn login(
     state: web::Data<AppState>,
     session: Session,
     body: Body<LoginRequest>,
+    query: QueryParams<NoQuery>,
 ) -> Result<HttpResponse, AppError> {
+    query.read()?;
     let body = body.required()?;
     match log_in(&req, &state, &session, body.username, body.password).await? {
         Ok((user, role, device)) => {
@@ -91,15 +93,19 @@ fn info(user: &User, role: Role, org_ids: Vec<Uuid>) -> SessionInfo {
     )
 )]
 #[get("/authenticatedSession")]
-pub async fn whoami(user: CurrentUser) -> HttpResponse {
-    json(
+pub async fn whoami(
+    user: CurrentUser,
+    query: QueryParams<NoQuery>,
+) -> Result<HttpResponse, AppError> {
+    query.read()?;
+    Ok(json(
         StatusCode::OK,
         &SessionInfo {
             role: user.role.as_str(),
             username: user.username,
             org_ids: user.org_ids,
         },
-    )
+    ))
 }
 
 #[utoipa::path(
@@ -117,7 +123,9 @@ pub async fn logout(
     state: web::Data<AppState>,
     session: Session,
     user: CurrentUser,
+    query: QueryParams<NoQuery>,
 ) -> Result<HttpResponse, AppError> {
+    query.read()?;
     log_out(&state, &session, &user).await?;
     // SPEC §9, and the same as the web logout: a browser-based client may have cached
     // responses (token lists, revealed values) or stored state that must not outlive it.

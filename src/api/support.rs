@@ -1,6 +1,6 @@
 //! `/support/…`: what support staff do (SPEC §4 last columns). Every handler takes
 //! `Authorized<ManageOrgs>` or `Authorized<DisableTokens>`, so only support reaches it.
-use super::http::{Body, PAGE_SIZE, QueryParams, json, offset_of, split_page};
+use super::http::{Body, NoQuery, PAGE_SIZE, QueryParams, json, offset_of, split_page};
 use super::tokens::{Subscription, TokenObject, object_of};
 use crate::auth::extract::{Authorized, DisableTokens, ManageOrgs, object_id};
 use crate::db::orgs::{self, NewOrg};
@@ -168,7 +168,9 @@ pub async fn provision(
     state: web::Data<AppState>,
     auth: Authorized<ManageOrgs>,
     body: Body<ProvisionRequest>,
+    query: QueryParams<NoQuery>,
 ) -> Result<HttpResponse, AppError> {
+    query.read()?;
     let b = body.required()?;
     let actor = auth.user.actor();
     let st = state.clone();
@@ -230,7 +232,9 @@ pub async fn set_subscription(
     auth: Authorized<ManageOrgs>,
     id: web::Path<String>,
     body: Body<SubscriptionRequest>,
+    query: QueryParams<NoQuery>,
 ) -> Result<HttpResponse, AppError> {
+    query.read()?;
     let org_id = object_id(&id)?;
     let actor = auth.user.actor();
     let expires_at = body.required()?.expires_at;
@@ -272,7 +276,9 @@ pub async fn set_limits(
     auth: Authorized<ManageOrgs>,
     id: web::Path<String>,
     body: Body<LimitsRequest>,
+    query: QueryParams<NoQuery>,
 ) -> Result<HttpResponse, AppError> {
+    query.read()?;
     let org_id = object_id(&id)?;
     let actor = auth.user.actor();
     let b = body.required()?;
@@ -314,7 +320,9 @@ pub async fn disable_org(
     auth: Authorized<DisableTokens>,
     id: web::Path<String>,
     body: Body<ReasonRequest>,
+    query: QueryParams<NoQuery>,
 ) -> Result<HttpResponse, AppError> {
+    query.read()?;
     let org_id = object_id(&id)?;
     let actor = auth.user.actor();
     let reason = body.required()?.reason;
@@ -341,7 +349,9 @@ pub async fn enable_org(
     state: web::Data<AppState>,
     auth: Authorized<DisableTokens>,
     id: web::Path<String>,
+    query: QueryParams<NoQuery>,
 ) -> Result<HttpResponse, AppError> {
+    query.read()?;
     let org_id = object_id(&id)?;
     let actor = auth.user.actor();
     state
@@ -378,7 +388,9 @@ pub async fn disable_token(
     auth: Authorized<DisableTokens>,
     path: web::Path<(String, String)>,
     body: Body<ReasonRequest>,
+    query: QueryParams<NoQuery>,
 ) -> Result<HttpResponse, AppError> {
+    query.read()?;
     let (org_id, token_id) = ids(&path)?;
     let actor = auth.user.actor();
     let reason = body.required()?.reason;
@@ -411,7 +423,9 @@ pub async fn enable_token(
     state: web::Data<AppState>,
     auth: Authorized<DisableTokens>,
     path: web::Path<(String, String)>,
+    query: QueryParams<NoQuery>,
 ) -> Result<HttpResponse, AppError> {
+    query.read()?;
     let (org_id, token_id) = ids(&path)?;
     let actor = auth.user.actor();
     state
@@ -464,7 +478,9 @@ pub async fn create_user(
     state: web::Data<AppState>,
     auth: Authorized<ManageOrgs>,
     body: Body<NewUserRequest>,
+    query: QueryParams<NoQuery>,
 ) -> Result<HttpResponse, AppError> {
+    query.read()?;
     let b = body.required()?;
     let actor = auth.user.actor();
     // Read back rather than echoed: the request may name an org twice, which is one grant.

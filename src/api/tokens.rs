@@ -208,7 +208,9 @@ pub async fn add(
     state: web::Data<AppState>,
     scope: OrgScope<Manage>,
     body: Body<AddRequest>,
+    query: QueryParams<OrgQuery>,
 ) -> Result<HttpResponse, AppError> {
+    query.read()?;
     let actor = scope.user.actor();
     let org_id = scope.org.id;
     let st = state.clone();
@@ -243,7 +245,9 @@ pub async fn reveal(
     state: web::Data<AppState>,
     scope: OrgScope<Reveal>,
     id: web::Path<String>,
+    query: QueryParams<OrgQuery>,
 ) -> Result<HttpResponse, AppError> {
+    query.read()?;
     let id = object_id(&id)?;
     let actor = scope.user.actor();
     let org_id = scope.org.id;
@@ -280,7 +284,9 @@ pub async fn rename(
     scope: OrgScope<Manage>,
     id: web::Path<String>,
     body: Body<RenameRequest>,
+    query: QueryParams<OrgQuery>,
 ) -> Result<HttpResponse, AppError> {
+    query.read()?;
     let id = object_id(&id)?;
     let actor = scope.user.actor();
     let org_id = scope.org.id;
@@ -308,7 +314,9 @@ pub async fn regenerate(
     state: web::Data<AppState>,
     scope: OrgScope<Manage>,
     id: web::Path<String>,
+    query: QueryParams<OrgQuery>,
 ) -> Result<HttpResponse, AppError> {
+    query.read()?;
     let id = object_id(&id)?;
     let actor = scope.user.actor();
     let org_id = scope.org.id;
@@ -343,7 +351,9 @@ pub async fn remove(
     state: web::Data<AppState>,
     scope: OrgScope<Manage>,
     id: web::Path<String>,
+    query: QueryParams<OrgQuery>,
 ) -> Result<HttpResponse, AppError> {
+    query.read()?;
     let id = object_id(&id)?;
     let actor = scope.user.actor();
     let org_id = scope.org.id;

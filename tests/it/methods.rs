@@ -457,3 +457,113 @@ async fn every_api_read_with_query_parameters_refuses_an_unknown_one_by_name_whi
         assert_eq!(browser.get(&path).await.status(), 200, "{path}");
     }
 }
+
+/// The same holds for every other operation, those that change something included: a
+/// misspelt `?orgId=` on a DELETE must not quietly act on a default org. The refusal comes
+/// after authentication, before the body is read, and nothing changes.
+#[actix_web::test]
+async fn every_api_operation_refuses_an_unknown_query_parameter_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    let support = api_as(&app, "sam", Role::Support, &[]).await;
+    let admin = api_as(&app, "ada", Role::OrgAdmin, &[org.id]).await;
+    let anonymous = bare_client(Default::default());
+    let doc = send(
+        &anonymous,
+        Method::GET,
+        &format!("{}{API}/openapi.json", app.addr),
+    )
+    .await
+    .json();
+    let state = || {
+        app.tokens(org.id)
+            .into_iter()
+            .map(|t| {
+                (
+                    t.id,
+                    t.name,
+                    t.value_hint,
+                    t.disabled_at,
+                    t.last_modified_at,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let tokens_before = state();
+    let audit_before = app.audit_actions().len();
+
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            if path.ends_with("/openapi.json") {
+                continue;
+            }
+            let concrete = if path.starts_with(&format!("{API}/support/orgs/")) {
+                path.replace("{id}", &org.id.to_string())
+                    .replace("{tid}", &token.id.to_string())
+            } else {
+                path.replace("{id}", &token.id.to_string())
+            };
+            let (client, who) = if path.contains("/support/") {
+                (&support, "support")
+            } else if path.ends_with("/authenticatedSession") && method == "post" {
+                (&anonymous, "anonymous")
+            } else {
+                (&admin, "admin")
+            };
+            let url = format!("{}{concrete}?utm_source=mail", app.addr);
+            let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            // A body that would be accepted (or refused for itself) if the query were fine.
+            let res = client
+                .request(m, &url)
+                .json(&json!({"name": "renamed", "reason": "x", "username": "ada", "password": PASSWORD}))
+                .send()
+                .await
+                .unwrap();
+            let status = res.status();
+            let body: Value = res.json().await.unwrap();
+            assert_eq!(status, 400, "{method} {path} as {who}: {body}");
+            assert_eq!(body["code"], "BAD_REQUEST", "{method} {path}");
+            let message = body["message"].as_str().unwrap();
+            assert!(
+                message.starts_with(r#"Unknown query parameter "utm_source"; this address takes "#),
+                "{method} {path}: {message}"
+            );
+            let documented = op["responses"]["400"]["description"].as_str().unwrap_or("");
+            assert!(
+                documented.contains("query parameter not listed here"),
+                "{method} {path}: the document says so: {documented}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 18, "{checked} operations");
+    assert_eq!(state(), tokens_before, "nothing changed");
+    assert_eq!(app.audit_actions().len(), audit_before, "nothing audited");
+    // The DELETE of the session was refused too: both are still logged in.
+    for client in [&support, &admin] {
+        let me = send(
+            client,
+            Method::GET,
+            &format!("{}{API}/authenticatedSession", app.addr),
+        )
+        .await;
+        assert_eq!(me.status, 200);
+    }
+    // A route that takes no parameter says so.
+    let res = send(
+        &admin,
+        Method::GET,
+        &format!("{}{API}/authenticatedSession?x=1", app.addr),
+    )
+    .await;
+    assert_eq!(res.status, 400);
+    assert!(
+        res.json()["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("this address takes no query parameters."),
+        "{}",
+        res.body
+    );
+}

@@ -92,6 +92,35 @@ async fn the_api_answers_503_in_its_error_shape_while_the_pool_is_exhausted() {
     assert_eq!(stranger.status(), 401);
     let again = b.get("/api/v1/authenticatedSession").await;
     assert_eq!(again.status(), 200);
+
+    // The contract says so on every operation that needs the database, with the header.
+    let doc: serde_json::Value = anonymous
+        .get("/api/v1/openapi.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut documented = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let unavailable = &op["responses"]["503"];
+            if path.ends_with("/openapi.json") {
+                assert!(unavailable.is_null(), "{method} {path} needs no database");
+                continue;
+            }
+            assert_eq!(
+                unavailable["content"]["application/json"]["schema"]["$ref"],
+                "#/components/schemas/ErrorBody",
+                "{method} {path}: {op}"
+            );
+            assert_eq!(
+                unavailable["headers"]["Retry-After"]["schema"]["type"], "integer",
+                "{method} {path}"
+            );
+            documented += 1;
+        }
+    }
+    assert!(documented >= 15, "{documented} operations");
 }
 
 /// The test database refuses new connections and the app's are ended: as far as the app can
