@@ -13,7 +13,9 @@ use actix_web::dev::Handler;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, header};
 use actix_web::middleware::{DefaultHeaders, Next, from_fn};
-use actix_web::{App, FromRequest, HttpResponse, HttpServer, Resource, Responder, web};
+use actix_web::{
+    App, FromRequest, HttpMessage, HttpRequest, HttpResponse, HttpServer, Resource, Responder, web,
+};
 use anyhow::Context;
 use std::net::TcpListener;
 use utoipa_actix_web::AppExt;
@@ -273,7 +275,8 @@ fn session_middleware(
 /// name it, so without this every page, API read, asset and probe would answer HEAD with 404 or
 /// 405. Routed as its GET, a HEAD gets the GET's status and headers (Content-Length included);
 /// actix-http noted the HEAD when it parsed the request and sends no body whatever the handler
-/// returns. Handlers see GET: they have nothing to do differently.
+/// returns. Handlers see GET: they have nothing to do differently, except where `asked_with_head`
+/// tells them that the work behind the body can be skipped.
 ///
 /// Innermost of the app's middlewares, right before routing: the request must still be
 /// unshared to be changed (the outer ones copy what they need and keep no clone).
@@ -283,8 +286,19 @@ async fn head_as_get(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     if req.method() == Method::HEAD {
         req.head_mut().method = Method::GET;
+        req.extensions_mut().insert(AskedWithHead);
     }
     next.call(req).await
+}
+
+/// Marks a request that came as HEAD and is routed as its GET (`head_as_get`).
+#[derive(Clone, Copy)]
+pub struct AskedWithHead;
+
+/// The method as the client sent it, for what is recorded (§7) and for the rare handler whose
+/// GET is expensive for nothing when no body will be sent.
+pub fn asked_with_head(req: &HttpRequest) -> bool {
+    req.extensions().contains::<AskedWithHead>()
 }
 
 /// An address for machines (probes, assets): GET and HEAD, and any other method a 405 that

@@ -295,7 +295,11 @@ async fn denied(
         let actor = user.actor();
         let details = serde_json::json!({
             "permission": action.as_str(),
-            "method": req.method().as_str(),
+            "method": if crate::startup::asked_with_head(req) {
+                "HEAD"
+            } else {
+                req.method().as_str()
+            },
             "path": req.path(),
         });
         let recorded = state

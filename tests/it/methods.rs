@@ -567,3 +567,41 @@ async fn every_api_operation_refuses_an_unknown_query_parameter_and_changes_noth
         res.body
     );
 }
+
+/// §7: a refused attempt is recorded with the method the client used, HEAD included, though
+/// a HEAD is routed as its GET.
+#[actix_web::test]
+async fn a_refused_head_is_audited_as_a_head() {
+    use diesel::prelude::*;
+    use sandbox_portal::db::schema::audit_events as a;
+    let app = TestApp::spawn().await;
+    let (org, _) = app.org("Acme");
+    let admin = api_as(&app, "ada", Role::OrgAdmin, &[org.id]).await;
+
+    for (method, path) in [
+        (Method::HEAD, "/support/orgs"),
+        (Method::HEAD, "/api/v1/support/orgs"),
+        (Method::GET, "/support/orgs"),
+    ] {
+        let res = send(&admin, method.clone(), &format!("{}{path}", app.addr)).await;
+        assert_eq!(res.status, 403, "{method} {path}");
+    }
+    let recorded: Vec<serde_json::Value> = a::table
+        .filter(a::action.eq("ACCESS_DENIED"))
+        .order(a::id.asc())
+        .select(a::details)
+        .load(&mut app.conn())
+        .unwrap();
+    let seen: Vec<(&str, &str)> = recorded
+        .iter()
+        .map(|d| (d["method"].as_str().unwrap(), d["path"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("HEAD", "/support/orgs"),
+            ("HEAD", "/api/v1/support/orgs"),
+            ("GET", "/support/orgs"),
+        ]
+    );
+}
