@@ -34,7 +34,10 @@ impl Cli {
     pub fn parse_args() -> Cli {
         let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
         match Cli::try_parse_from(&argv) {
-            Ok(cli) => cli,
+            Ok(cli) => {
+                warn_of_secrets_in(&argv);
+                cli
+            }
             Err(e) if e.kind() == clap::error::ErrorKind::MissingRequiredArgument => {
                 let without_env = <Cli as clap::CommandFactory>::command()
                     .mut_args(|a| a.env(None::<&'static str>))
@@ -46,6 +49,40 @@ impl Cli {
             }
             Err(e) => e.exit(),
         }
+    }
+}
+
+/// Every user of the machine can read a command line (`ps`, /proc): say so when a secret is on
+/// it, naming the flag, never the value.
+fn warn_of_secrets_in(argv: &[std::ffi::OsString]) {
+    let flag_given = |flag: &str| {
+        argv.iter().any(|a| {
+            a.to_str()
+                .is_some_and(|a| a == flag || a.starts_with(&format!("{flag}=")))
+        })
+    };
+    if flag_given("--secret-key") {
+        tracing::warn!(
+            "--secret-key is on the command line, where every user of this machine can read it; \
+             set SECRET_KEY in the environment or use --secret-key-file"
+        );
+    }
+    let url_with_password = argv.iter().enumerate().any(|(i, a)| {
+        let value = match a.to_str() {
+            Some("--database-url") => argv.get(i + 1).and_then(|v| v.to_str()),
+            Some(a) => a.strip_prefix("--database-url="),
+            None => None,
+        };
+        value
+            .and_then(|v| url::Url::parse(v).ok())
+            .is_some_and(|u| u.password().is_some())
+    });
+    if url_with_password {
+        tracing::warn!(
+            "--database-url holds a password and is on the command line, where every user of \
+             this machine can read it; set DATABASE_URL in the environment or keep the password \
+             in PGPASSFILE (~/.pgpass)"
+        );
     }
 }
 
@@ -233,7 +270,11 @@ pub fn settings(args: &ServerArgs, database_url: &str) -> anyhow::Result<Setting
         bind: args.bind.clone(),
         api_base_url: args.api_base_url.clone(),
         public_url: args.public_url.clone(),
-        secret_key: load_secret(args.secret_key.as_deref(), &args.data_dir)?,
+        secret_key: load_secret(
+            args.secret_key.as_deref(),
+            args.secret_key_file.as_deref(),
+            &args.data_dir,
+        )?,
         session_idle: chrono::Duration::minutes(args.session_idle_minutes),
         session_absolute: chrono::Duration::hours(args.session_absolute_hours),
         pool_size: 16,

@@ -45,8 +45,19 @@ pub struct ServerArgs {
     #[arg(long, env = "PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
     /// Master secret (at least 32 characters) for token encryption, lookup digests and cookies.
+    /// Prefer the environment or --secret-key-file: a command line is readable by every user of
+    /// the machine.
     #[arg(long, env = "SECRET_KEY", hide_env_values = true, global = true)]
     pub secret_key: Option<String>,
+    /// A file holding the master secret (a mounted secret, say); surrounding whitespace is
+    /// ignored.
+    #[arg(
+        long,
+        env = "SECRET_KEY_FILE",
+        conflicts_with = "secret_key",
+        global = true
+    )]
+    pub secret_key_file: Option<PathBuf>,
     /// Largest file the Submission API accepts, in bytes (after gzip decoding).
     #[arg(long, env = "SUBMISSION_MAX_BYTES", default_value_t = crate::submission::DEFAULT_MAX_BYTES, global = true)]
     pub submission_max_bytes: usize,
@@ -140,14 +151,32 @@ impl Settings {
 
 pub const MIN_SECRET_LEN: usize = 32;
 
-/// SECRET_KEY if given; otherwise a development key kept in the data directory, generated on
-/// first run (and the log says so).
-pub fn load_secret(given: Option<&str>, data_dir: &std::path::Path) -> anyhow::Result<Secret> {
+/// SECRET_KEY or the content of SECRET_KEY_FILE if given; otherwise a development key kept in
+/// the data directory, generated on first run (and the log says so).
+pub fn load_secret(
+    given: Option<&str>,
+    file: Option<&std::path::Path>,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<Secret> {
     if let Some(k) = given {
         anyhow::ensure!(
             k.trim().chars().count() >= MIN_SECRET_LEN,
             "SECRET_KEY must be at least {MIN_SECRET_LEN} characters long (not counting spaces \
              around it)"
+        );
+        return Ok(Secret(k.to_owned()));
+    }
+    if let Some(path) = file {
+        // The error names the file, never what it holds.
+        let content = std::fs::read_to_string(path).map_err(|e| {
+            anyhow::anyhow!("SECRET_KEY_FILE {} cannot be read: {e}", path.display())
+        })?;
+        let k = content.trim();
+        anyhow::ensure!(
+            k.chars().count() >= MIN_SECRET_LEN,
+            "SECRET_KEY_FILE {} must hold at least {MIN_SECRET_LEN} characters (not counting \
+             spaces and line ends around them)",
+            path.display()
         );
         return Ok(Secret(k.to_owned()));
     }

@@ -496,3 +496,94 @@ async fn user_set_password_replaces_the_password_and_ends_the_old_sessions() {
         303
     );
 }
+
+/// SPEC §9: SECRET_KEY may come from a file (a mounted secret) instead of the environment; the
+/// file's line end does not count, a short or unreadable one is refused naming the file and
+/// never its content, and a secret typed on the command line is warned about without the value.
+#[actix_web::test]
+async fn the_secret_key_can_come_from_a_file_and_a_secret_on_the_command_line_is_warned_of() {
+    let app = TestApp::spawn().await;
+    let dir = std::env::temp_dir().join(format!("sp-secret-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let with_file = |content: Option<&str>, name: &str| {
+        let path = dir.join(name);
+        if let Some(c) = content {
+            std::fs::write(&path, c).unwrap();
+        }
+        let mut command = binary(&app.db.url, SECRET, &["org", "create", "--name", name]);
+        command
+            .env_remove("SECRET_KEY")
+            .env("SECRET_KEY_FILE", &path);
+        command.output().expect("run the binary")
+    };
+
+    let right = with_file(Some(&format!("{SECRET}\n")), "Filed");
+    assert!(
+        right.status.success(),
+        "{}",
+        String::from_utf8_lossy(&right.stderr)
+    );
+    let other = with_file(Some(OTHER_SECRET), "Other");
+    assert!(!other.status.success());
+    assert!(String::from_utf8_lossy(&other.stderr).contains("same SECRET_KEY"));
+    let short = with_file(Some("short-secret\n"), "Short");
+    let stderr = String::from_utf8_lossy(&short.stderr);
+    assert!(!short.status.success());
+    assert!(
+        stderr.contains("must hold at least 32 characters"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("short-secret"), "{stderr}");
+    let missing = with_file(None, "Missing");
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(!missing.status.success());
+    assert!(stderr.contains("cannot be read"), "{stderr}");
+    assert!(
+        stderr.contains(&dir.join("Missing").display().to_string()),
+        "{stderr}"
+    );
+
+    // Both at once is ambiguous.
+    let path = dir.join("Filed");
+    let both = binary(&app.db.url, SECRET, &["org", "create", "--name", "Both"])
+        .env("SECRET_KEY_FILE", &path)
+        .output()
+        .unwrap();
+    assert!(!both.status.success());
+    assert!(
+        String::from_utf8_lossy(&both.stderr).contains("cannot be used with"),
+        "{}",
+        String::from_utf8_lossy(&both.stderr)
+    );
+
+    // On the command line it works, with a warning that does not repeat it.
+    let flag = format!("--secret-key={SECRET}");
+    let typed = binary(
+        &app.db.url,
+        SECRET,
+        &["org", "create", "--name", "Typed", &flag],
+    )
+    .env_remove("SECRET_KEY")
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&typed.stderr);
+    assert!(typed.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("--secret-key is on the command line"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(SECRET), "{stderr}");
+
+    for (name, created) in [
+        ("Filed", true),
+        ("Typed", true),
+        ("Other", false),
+        ("Short", false),
+        ("Missing", false),
+        ("Both", false),
+    ] {
+        let found = db::orgs::find_by_name(&mut app.conn(), name).unwrap();
+        assert_eq!(found.is_some(), created, "{name}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
