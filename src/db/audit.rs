@@ -245,13 +245,17 @@ fn day(field: &str, raw: Option<&str>) -> Result<Option<chrono::NaiveDate>, Stri
     use chrono::Datelike;
     typed(raw)
         .map(|s| {
-            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .ok()
-                // Years PostgreSQL and people both understand.
-                .filter(|d| (1970..=9999).contains(&d.year()))
-                .ok_or_else(|| {
-                    format!("The \"{field}\" date must look like 2026-11-28 (year-month-day).")
-                })
+            let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
+                format!("The \"{field}\" date must look like 2026-11-28 (year-month-day).")
+            })?;
+            // Years PostgreSQL and people both understand.
+            if (1970..=9999).contains(&d.year()) {
+                Ok(d)
+            } else {
+                Err(format!(
+                    "The \"{field}\" date must be in a year from 1970 to 9999."
+                ))
+            }
         })
         .transpose()
 }
