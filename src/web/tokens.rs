@@ -159,6 +159,12 @@ struct RowFragment {
 }
 
 #[derive(Template)]
+#[template(path = "_banners_oob.html")]
+struct BannersOob {
+    banners: Vec<Banner>,
+}
+
+#[derive(Template)]
 #[template(path = "_dialog.html")]
 struct DialogFragment {
     ctx: Ctx,
@@ -431,36 +437,52 @@ fn with_flash(body: String, kind: &str, message: &str) -> String {
     )
 }
 
+/// Every htmx answer replaces the flash area: a message about an earlier action must not stay
+/// beside the answer to this one (a refused name under "Token added", say).
+fn without_flash(body: String) -> String {
+    format!("{body}<div id=\"flash\" hx-swap-oob=\"innerHTML\"></div>")
+}
+
 fn page_url<P: Permission>(scope: &OrgScope<P>) -> String {
     format!("{PAGE}?org={}", scope.org.id)
 }
 
 const TOKEN_GONE: &str = "This token no longer exists: it was deleted, perhaps in another session. The list is up to date now.";
 
-/// A token that is not there any more (deleted elsewhere; or another org's, which must look
-/// the same): say so and show the table as it is now. A bare 404 message would leave the
-/// stale row with controls that look as if they worked.
-async fn token_gone<P: Permission>(
+/// A change the page offered that cannot be done (any more): the token is not there (deleted
+/// elsewhere; or another org's, which must look the same), or a rule refuses it now (R4, R7,
+/// R8, R10: another session disabled the token or the org, the subscription ended, the org
+/// filled up). Say why and show the tokens and banners as they are now: a message alone would
+/// leave a stale "Enabled" row with controls that look as if they worked. Any other error is
+/// passed on.
+async fn refused<P: Permission>(
     req: &HttpRequest,
     state: &AppState,
     scope: &OrgScope<P>,
+    e: AppError,
 ) -> Result<HttpResponse, AppError> {
+    let (status, message) = match &e {
+        AppError::NotFound => (StatusCode::NOT_FOUND, TOKEN_GONE.to_owned()),
+        AppError::Policy(_) => (actix_web::ResponseError::status_code(&e), e.message()),
+        _ => return Err(e),
+    };
     let loaded = load(state, scope).await?;
     if is_htmx(req) {
-        let panel = render_panel(scope, &loaded, &RowState::default())?;
-        return Ok(HttpResponse::build(StatusCode::NOT_FOUND)
+        let mut body = render_panel(scope, &loaded, &RowState::default())?;
+        body.push_str(
+            &BannersOob {
+                banners: banners(&loaded.org, &loaded.facts, &loaded.tokens),
+            }
+            .render()
+            .map_err(anyhow::Error::from)?,
+        );
+        return Ok(HttpResponse::build(status)
             .content_type("text/html; charset=utf-8")
             .insert_header(("HX-Retarget", "#token-panel"))
             .insert_header(("HX-Reswap", "outerHTML"))
-            .body(with_flash(panel, "error", TOKEN_GONE)));
+            .body(with_flash(body, "error", &message)));
     }
-    refused_page(
-        scope,
-        state,
-        loaded,
-        StatusCode::NOT_FOUND,
-        TOKEN_GONE.to_owned(),
-    )
+    refused_page(scope, state, loaded, status, message)
 }
 
 /// The whole page as it is now, with why the request was refused in the flash area: the
@@ -560,9 +582,8 @@ async fn row(
     }
     let loaded = load(&state, &scope).await?;
     match render_row(&scope, &loaded, id, &RowState::default()) {
-        Ok(body) => Ok(html(StatusCode::OK, body)),
-        Err(AppError::NotFound) => token_gone(&req, &state, &scope).await,
-        Err(e) => Err(e),
+        Ok(body) => Ok(html(StatusCode::OK, without_flash(body))),
+        Err(e) => refused(&req, &state, &scope, e).await,
     }
 }
 
@@ -581,8 +602,7 @@ async fn reveal(
         .await
     {
         Ok((_, value)) => value,
-        Err(AppError::NotFound) => return token_gone(&req, &state, &scope).await,
-        Err(e) => return Err(e),
+        Err(e) => return refused(&req, &state, &scope, e).await,
     };
     let loaded = load(&state, &scope).await?;
     let rs = RowState {
@@ -590,7 +610,7 @@ async fn reveal(
         ..Default::default()
     };
     let body = if is_htmx(&req) {
-        render_row(&scope, &loaded, id, &rs)?
+        without_flash(render_row(&scope, &loaded, id, &rs)?)
     } else {
         render_page(&scope, &state.base_url, loaded, &rs, None, None)?
     };
@@ -647,21 +667,14 @@ async fn add(
                 ..RowState::default()
             };
             let body = if htmx {
-                render_panel(&scope, &loaded, &rs)?
+                without_flash(render_panel(&scope, &loaded, &rs)?)
             } else {
                 render_page(&scope, &state.base_url, loaded, &rs, None, None)?
             };
             return Ok(html(status, body));
         }
-        // Refused whatever the name (the limit, a disable, the subscription): without
-        // JavaScript, the page again with the reason rather than an error page. (htmx shows it
-        // in the flash area.)
-        Err(e @ AppError::Policy(_)) if !htmx => {
-            let loaded = load(&state, &scope).await?;
-            let status = actix_web::ResponseError::status_code(&e);
-            return refused_page(&scope, &state, loaded, status, e.message());
-        }
-        Err(e) => return Err(e),
+        // Refused whatever the name (the limit, a disable, the subscription).
+        Err(e) => return refused(&req, &state, &scope, e).await,
     };
     if !htmx {
         let message = format!("Token \"{}\" added.", token.name);
@@ -692,21 +705,23 @@ async fn rename_form(
     let id = object_id(&id)?;
     let loaded = load(&state, &scope).await?;
     // No form for a rename that would be refused (R8).
-    loaded.facts.may_rename()?;
+    if let Err(e) = loaded.facts.may_rename() {
+        return refused(&req, &state, &scope, e.into()).await;
+    }
     let Some(current) = loaded
         .tokens
         .iter()
         .find(|t| t.token.id == id)
         .map(|t| t.token.name.clone())
     else {
-        return token_gone(&req, &state, &scope).await;
+        return refused(&req, &state, &scope, AppError::NotFound).await;
     };
     let rs = RowState {
         editing: Some((id, current, None)),
         ..Default::default()
     };
     let body = if is_htmx(&req) {
-        render_row(&scope, &loaded, id, &rs)?
+        without_flash(render_row(&scope, &loaded, id, &rs)?)
     } else {
         render_page(&scope, &state.base_url, loaded, &rs, None, None)?
     };
@@ -753,14 +768,13 @@ async fn rename(
                 ..Default::default()
             };
             let body = if htmx {
-                render_row(&scope, &loaded, id, &rs)?
+                without_flash(render_row(&scope, &loaded, id, &rs)?)
             } else {
                 render_page(&scope, &state.base_url, loaded, &rs, None, None)?
             };
             Ok(html(status, body))
         }
-        Err(AppError::NotFound) => token_gone(&req, &state, &scope).await,
-        Err(e) => Err(e),
+        Err(e) => refused(&req, &state, &scope, e).await,
     }
 }
 
@@ -778,12 +792,13 @@ async fn confirm(
         .find(|t| t.token.id == id)
         .map(|t| &t.token)
     else {
-        return token_gone(&req, &state, &scope).await;
+        return refused(&req, &state, &scope, AppError::NotFound).await;
     };
     // Offer the dialog only when the change would be allowed: no dead-end confirmation.
-    loaded
-        .facts
-        .may_regenerate_or_delete(token.disabled_at.is_some())?;
+    let disabled = token.disabled_at.is_some();
+    if let Err(e) = loaded.facts.may_regenerate_or_delete(disabled) {
+        return refused(&req, &state, &scope, e.into()).await;
+    }
     let q = format!("?org={}", scope.org.id);
     let dialog = if regenerate {
         Dialog {
@@ -807,12 +822,14 @@ async fn confirm(
         }
     };
     let body = if is_htmx(&req) {
-        DialogFragment {
-            ctx: ctx(&scope),
-            dialog,
-        }
-        .render()
-        .map_err(anyhow::Error::from)?
+        without_flash(
+            DialogFragment {
+                ctx: ctx(&scope),
+                dialog,
+            }
+            .render()
+            .map_err(anyhow::Error::from)?,
+        )
     } else {
         render_page(
             &scope,
@@ -861,8 +878,7 @@ async fn regenerate(
         .await
     {
         Ok(done) => done,
-        Err(AppError::NotFound) => return token_gone(&req, &state, &scope).await,
-        Err(e) => return Err(e),
+        Err(e) => return refused(&req, &state, &scope, e).await,
     };
     let message = format!(
         "Token \"{}\" regenerated. The previous value no longer works.",
@@ -892,8 +908,7 @@ async fn delete(
     let org_id = scope.org.id;
     let token = match state.db(move |c| ops::delete(c, &actor, org_id, id)).await {
         Ok(token) => token,
-        Err(AppError::NotFound) => return token_gone(&req, &state, &scope).await,
-        Err(e) => return Err(e),
+        Err(e) => return refused(&req, &state, &scope, e).await,
     };
     let message = format!("Token \"{}\" deleted.", token.name);
     if !is_htmx(&req) {

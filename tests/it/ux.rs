@@ -78,7 +78,9 @@ async fn a_refused_add_name_is_linked_to_its_field() {
     let b = app.login_as("alice", Role::OrgAdmin, &[org.id]).await;
 
     let page = b.text(&page_of(org.id)).await;
-    assert!(page.contains("maxlength=\"10\""), "{page}");
+    // No maxlength: a browser would cut a long name silently (and counts UTF-16 units, not
+    // R9's characters); the server explains instead, below.
+    assert!(!page.contains("maxlength"), "{page}");
     assert!(page.contains("id=\"new-token-name-hint\">1 to 10 characters"));
     assert!(page.contains("aria-describedby=\"new-token-name-hint\""));
 
@@ -94,6 +96,15 @@ async fn a_refused_add_name_is_linked_to_its_field() {
     assert!(panel.contains("id=\"new-token-name-error\" role=\"alert\">"));
     assert!(panel.contains("already exists"));
     assert!(panel.contains("value=\"taken\""));
+    assert_eq!(app.tokens(org.id).len(), 2);
+
+    let res = b
+        .hx_post(&add_url(org.id), &[("name", "waytoolongname")])
+        .await;
+    assert_eq!(res.status(), 400);
+    let panel = res.text().await.unwrap();
+    assert!(panel.contains("14 characters long"), "{panel}");
+    assert!(panel.contains("value=\"waytoolongname\""));
     assert_eq!(app.tokens(org.id).len(), 2);
 }
 
@@ -281,4 +292,111 @@ async fn an_org_without_a_subscription_gets_one_started_not_renewed() {
         "{after}"
     );
     assert!(after.contains(">Renew</button>"));
+}
+
+/// R7 through a page left open: support disables a token meanwhile. Each htmx action the
+/// stale page still offers is refused with the reason, and the answer brings the tokens and
+/// the banners as they are now, so no "Enabled" row or Add form is left that looks usable.
+#[actix_web::test]
+async fn a_refused_htmx_action_brings_the_page_up_to_date_with_the_reason() {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    let b = app.login_as("alice", Role::OrgAdmin, &[org.id]).await;
+    let page = b.text(&page_of(org.id)).await;
+    assert!(page.contains("id=\"new-token-name\""));
+    assert!(page.contains("<div id=\"banners\">"));
+
+    sandbox_portal::service::support::disable_token(
+        &mut app.conn(),
+        &sandbox_portal::db::audit::Actor::cli(),
+        org.id,
+        token.id,
+        "terms violation",
+    )
+    .unwrap();
+
+    let regenerate = format!("{PAGE}/tokens/{}/regenerate?org={}", token.id, org.id);
+    for res in [
+        b.hx_post(&add_url(org.id), &[("name", "more")]).await,
+        b.hx_get(&regenerate).await,
+        b.hx_post(&token_url(org.id, token.id, "regenerate"), &[])
+            .await,
+        b.hx_post(&token_url(org.id, token.id, "delete"), &[]).await,
+    ] {
+        let url = res.url().to_string();
+        assert_eq!(res.status(), 403, "{url}");
+        assert_eq!(res.headers()["hx-retarget"], "#token-panel", "{url}");
+        assert_eq!(res.headers()["hx-reswap"], "outerHTML", "{url}");
+        let body = res.text().await.unwrap();
+        assert!(
+            body.trim_start().starts_with("<section id=\"token-panel\""),
+            "{url}: {body}"
+        );
+        // The panel as it is now: no Add form, the token disabled without its controls.
+        assert!(!body.contains("id=\"new-token-name\""), "{url}");
+        assert!(body.contains("Disabled"), "{url}");
+        assert!(
+            !body.contains(&format!("/tokens/{}/regenerate", token.id)),
+            "{url}"
+        );
+        assert!(
+            !body.contains(&format!("/tokens/{}/delete", token.id)),
+            "{url}"
+        );
+        // The banner that explains it, and the reason in the flash area.
+        let banners = body
+            .split("<div id=\"banners\" hx-swap-oob=\"true\">")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{url}: no banners: {body}"));
+        assert!(banners.contains("class=\"banner "), "{url}: {banners}");
+        let flash = body
+            .split("<div id=\"flash\" hx-swap-oob=\"innerHTML\">")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{url}: no flash: {body}"));
+        assert!(flash.contains("alert-error"), "{url}: {flash}");
+        assert!(flash.contains("disabled"), "{url}: {flash}");
+    }
+    assert_eq!(app.tokens(org.id).len(), 1, "nothing changed");
+}
+
+/// The flash area tells about the last action only: an htmx answer with nothing to say
+/// empties it, so "Token added" does not stay beside the next action's answer.
+#[actix_web::test]
+async fn every_htmx_answer_replaces_the_flash_message() {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    let b = app.login_as("alice", Role::OrgAdmin, &[org.id]).await;
+    const EMPTY: &str = "<div id=\"flash\" hx-swap-oob=\"innerHTML\"></div>";
+
+    let added = b.hx_post(&add_url(org.id), &[("name", "Prod")]).await;
+    assert_eq!(added.status(), 201);
+    let body = added.text().await.unwrap();
+    assert!(body.contains("Prod") && body.contains("added."), "{body}");
+    for (what, res) in [
+        (
+            "taken name",
+            b.hx_post(&add_url(org.id), &[("name", "Prod")]).await,
+        ),
+        (
+            "show",
+            b.hx_post(&token_url(org.id, token.id, "reveal"), &[]).await,
+        ),
+        ("hide", b.hx_get(&token_url(org.id, token.id, "row")).await),
+        (
+            "rename form",
+            b.hx_get(&token_url(org.id, token.id, "rename")).await,
+        ),
+        (
+            "bad rename",
+            b.hx_post(&token_url(org.id, token.id, "rename"), &[("name", "")])
+                .await,
+        ),
+        (
+            "dialog",
+            b.hx_get(&token_url(org.id, token.id, "delete")).await,
+        ),
+    ] {
+        let body = res.text().await.unwrap();
+        assert!(body.ends_with(EMPTY), "{what}: {body}");
+    }
 }
