@@ -87,7 +87,7 @@ pub fn checked_action(raw: Option<&str>) -> Result<Option<String>, AppError> {
         Some(a) if AuditAction::from_code(a).is_some() => Ok(Some(a.to_owned())),
         Some(a) => Err(AppError::BadRequest(format!(
             "Unknown action \"{}\".",
-            a.escape_default()
+            super::view::as_typed(a)
         ))),
     }
 }
@@ -134,7 +134,7 @@ async fn org_named(state: &AppState, name: String) -> Result<Uuid, AppError> {
                 .ok_or_else(|| {
                     AppError::BadRequest(format!(
                         "There is no organization named \"{}\": give its full name or its id.",
-                        name.escape_default()
+                        super::view::as_typed(&name)
                     ))
                 })
         })

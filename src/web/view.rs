@@ -164,3 +164,18 @@ mod tests {
         );
     }
 }
+
+/// Input echoed in a message for people, as typed (the templates escape it for HTML): only
+/// control characters are left out, and a runaway value is cut.
+pub fn as_typed(input: &str) -> String {
+    const MAX: usize = 60;
+    let mut out: String = input
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX)
+        .collect();
+    if input.chars().filter(|c| !c.is_control()).nth(MAX).is_some() {
+        out.push('…');
+    }
+    out
+}
