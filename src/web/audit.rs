@@ -1,6 +1,6 @@
 //! Audit log (SPEC §5, §7): org admins and viewers see their org's events, support every org's.
 //! Filters by action, user and date range; keyset pagination; CSV export streamed page by page.
-use super::view::{Chrome, iso, when};
+use super::view::{Chrome, iso, when_exact};
 use super::{PageRoute, Routes, html};
 use crate::auth::extract::{Authorized, ViewAuditLog};
 use crate::db::audit::{self, EventRow, Filter};
@@ -69,6 +69,8 @@ struct Page {
     rows: Vec<Row>,
     filters_q: String,
     next: Option<String>,
+    /// Not the first page: a way back to the newest events.
+    paged: bool,
     /// A filter that could not be used: said next to the form, which keeps what was typed.
     error: Option<String>,
 }
@@ -156,7 +158,7 @@ fn cursor(raw: &Option<String>) -> Result<Option<(DateTime<Utc>, i64)>, AppError
 
 fn row(e: &EventRow, org_name: Option<String>) -> Row {
     Row {
-        time: when(&e.occurred_at),
+        time: when_exact(&e.occurred_at),
         time_iso: iso(&e.occurred_at),
         actor: e.actor.clone(),
         role: e.actor_role.clone().unwrap_or_default(),
@@ -191,11 +193,18 @@ fn readable(details: &serde_json::Value) -> Vec<(String, String)> {
             vec![(String::new(), details.to_string())]
         };
     };
-    let change = match (o.get("before"), o.get("after")) {
+    let (was, is) = (o.get("before"), o.get("after"));
+    let change = match (was, is) {
         (Some(Value::Object(before)), Some(Value::Object(after))) => Some((before, after)),
         _ => None,
     };
+    // A change of one value (a rename: `{"before":"a","after":"b"}`) reads `a → b`, in that
+    // order whatever order the keys are stored in.
+    let single = change.is_none() && was.is_some() && is.is_some();
     let mut out = Vec::new();
+    if single {
+        out.push((String::new(), format!("{} → {}", text(was), text(is))));
+    }
     if let Some((before, after)) = change {
         for key in before
             .keys()
@@ -213,7 +222,7 @@ fn readable(details: &serde_json::Value) -> Vec<(String, String)> {
         }
     }
     for (k, v) in o {
-        if change.is_none() || (k != "before" && k != "after") {
+        if (change.is_none() && !single) || (k != "before" && k != "after") {
             out.push((k.clone(), text(Some(v))));
         }
     }
@@ -304,6 +313,7 @@ fn render(
         rows,
         filters_q: filters_query(q),
         next,
+        paged: non_empty(&q.before).is_some(),
         error,
     }
     .render()
@@ -456,6 +466,11 @@ mod tests {
                 ("ticket", "T-1")
             ]
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        );
+        // A rename: one value before and after, in that order.
+        assert_eq!(
+            pairs(json!({"after": "Prod", "before": "Token 2"})),
+            [(String::new(), "Token 2 → Prod".to_owned())]
         );
         assert!(pairs(json!({})).is_empty());
         assert!(pairs(serde_json::Value::Null).is_empty());

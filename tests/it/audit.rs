@@ -128,8 +128,16 @@ async fn the_audit_log_page_shows_own_org_events_with_filters_and_pages() {
         .and_then(|s| s.split('"').next())
         .expect("an older-events link")
         .to_owned();
+    assert!(!page.contains("Newest events"), "already the newest");
     let older = b.text(&format!("/admin/audit-log?before={next}")).await;
     assert!(older.contains("LOGIN") && older.contains("ADD_TOKEN"));
+    assert!(
+        older.contains("<a class=\"btn\" href=\"/admin/audit-log?\">Newest events</a>"),
+        "a way back from an older page"
+    );
+    // Many events fall in one minute: shown to the second.
+    let second = first_time_shown(&page);
+    assert_eq!(second.len(), "2026-11-29 11:16:05 UTC".len(), "{second}");
 
     let logins = b.text("/admin/audit-log?action=LOGIN").await;
     assert!(logins.contains("<code>LOGIN</code>") && !logins.contains("<code>REVEAL_TOKEN</code>"));
@@ -443,4 +451,13 @@ async fn support_filters_the_audit_log_by_an_orgs_name() {
     assert!(page.contains("named &#34;Ørsted&#34;"), "{page}");
     let csv = b.text("/admin/audit-log.csv?org=ACME+CORP").await;
     assert!(csv.lines().count() >= 2, "{csv}");
+}
+
+/// The first time a table row shows (`>2026-11-29 11:16:05 UTC</time>`).
+fn first_time_shown(page: &str) -> String {
+    page.split(" UTC</time>")
+        .next()
+        .and_then(|s| s.rsplit('>').next())
+        .map(|t| format!("{t} UTC"))
+        .unwrap_or_default()
 }
