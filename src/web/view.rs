@@ -125,6 +125,21 @@ pub fn gauge(used: i64, allowed: i64) -> Gauge {
     }
 }
 
+/// Input echoed in a message for people, as typed (the templates escape it for HTML): only
+/// control characters are left out, and a runaway value is cut.
+pub fn as_typed(input: &str) -> String {
+    const MAX: usize = 60;
+    let mut out: String = input
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX)
+        .collect();
+    if input.chars().filter(|c| !c.is_control()).nth(MAX).is_some() {
+        out.push('…');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,19 +183,4 @@ mod tests {
             "3 days ago"
         );
     }
-}
-
-/// Input echoed in a message for people, as typed (the templates escape it for HTML): only
-/// control characters are left out, and a runaway value is cut.
-pub fn as_typed(input: &str) -> String {
-    const MAX: usize = 60;
-    let mut out: String = input
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(MAX)
-        .collect();
-    if input.chars().filter(|c| !c.is_control()).nth(MAX).is_some() {
-        out.push('…');
-    }
-    out
 }
