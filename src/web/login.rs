@@ -28,13 +28,28 @@ struct LoginPage {
     username: String,
     error: Option<String>,
     next: String,
+    notice: Notice,
+}
+
+/// What the form says above itself when there is no error.
+enum Notice {
+    None,
     /// Sent here from a page (`?next=`): say why, the session may just have ended.
-    continuing: bool,
+    Continuing,
+    /// Just logged out (`logout` sends `?loggedOut=1`): confirm it.
+    LoggedOut,
+    /// Already logged in, and the form opened anyway: as whom, and the way back.
+    SignedIn {
+        username: String,
+        home: &'static str,
+    },
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct NextParam {
     next: Option<String>,
+    logged_out: Option<String>,
 }
 
 /// Only same-site paths, so the login form cannot be used as an open redirect.
@@ -83,7 +98,17 @@ async fn login_form(
     req: HttpRequest,
     state: web::Data<AppState>,
     q: web::Query<NextParam>,
+    user: Result<CurrentUser, AppError>,
 ) -> Result<HttpResponse, AppError> {
+    let notice = match user {
+        Ok(u) => Notice::SignedIn {
+            home: landing(u.role),
+            username: u.username,
+        },
+        _ if q.logged_out.is_some() => Notice::LoggedOut,
+        _ if same_site(q.next.as_deref()).is_some() => Notice::Continuing,
+        _ => Notice::None,
+    };
     login_page(
         &req,
         &state,
@@ -91,7 +116,7 @@ async fn login_form(
         String::new(),
         None,
         safe_next(q.next.as_deref()),
-        same_site(q.next.as_deref()).is_some(),
+        notice,
     )
 }
 
@@ -103,7 +128,7 @@ fn login_page(
     username: String,
     error: Option<String>,
     next: String,
-    continuing: bool,
+    notice: Notice,
 ) -> Result<HttpResponse, AppError> {
     let (nonce, new_cookie) = csrf::login_nonce(req, state.https);
     let page = LoginPage {
@@ -115,7 +140,7 @@ fn login_page(
         username,
         error,
         next,
-        continuing,
+        notice,
     };
     let mut res = html(status, page.render().map_err(anyhow::Error::from)?);
     if let Some(cookie) = new_cookie {
@@ -159,7 +184,7 @@ async fn login(
                 form.username.chars().take(100).collect(),
                 Some(failure.message()),
                 next,
-                false,
+                Notice::None,
             )?;
             if let LoginFailure::Throttled { retry_after } = failure {
                 res.headers_mut()
@@ -176,7 +201,7 @@ async fn logout(
     user: CurrentUser,
 ) -> Result<HttpResponse, AppError> {
     log_out(&state, &session, &user).await?;
-    let mut res = see_other("/login");
+    let mut res = see_other("/login?loggedOut=1");
     res.headers_mut().insert(
         header::HeaderName::from_static("clear-site-data"),
         header::HeaderValue::from_static("\"cache\", \"storage\""),

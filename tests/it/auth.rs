@@ -98,9 +98,18 @@ async fn after_logout_the_old_session_cookie_no_longer_works() {
     let (org, _) = app.org("Acme");
     let mut b = app.login_as("alice", Role::OrgAdmin, &[org.id]).await;
     let stolen = b.cookie_header();
+    let before = b.text("/login").await;
+    assert!(
+        before.contains("You are logged in as <strong>alice</strong>"),
+        "the form says who is logged in: {before}"
+    );
     let res = b.post_form("/logout", &[]).await;
     assert_eq!(res.status(), 303);
     assert!(res.headers().contains_key("clear-site-data"));
+    assert_eq!(res.headers()["location"], "/login?loggedOut=1");
+    let after = b.text("/login?loggedOut=1").await;
+    assert!(after.contains("You have logged out."), "{after}");
+    assert!(!after.contains("You are logged in as"), "{after}");
     let replay = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
