@@ -16,7 +16,7 @@ use crate::service::orgs::{cloud_name, subscription_days, text_field, validate_l
 use crate::service::support::{self, LimitsChange, validate_reason};
 use crate::service::tokens::{self as ops, TokenView};
 use crate::state::AppState;
-use actix_web::http::StatusCode;
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use askama::Template;
 use chrono::{Duration, Utc};
@@ -701,9 +701,10 @@ async fn org_page(
     ))
 }
 
-/// A refused change: the org page again, the message beside the form with what was typed. An
-/// htmx request (the first step of a confirmation) gets the message in the page's flash area
-/// instead (`error::render_errors`).
+/// A refused change: the org page again, the message beside the form (and the field it is
+/// about, focused) with what was typed. An htmx request (the first step of a confirmation)
+/// gets the same page's main part in place of the current one, so the message is where the
+/// person is looking and says which row it is about, as without JavaScript.
 async fn refuse<P: crate::auth::extract::Permission>(
     req: &HttpRequest,
     state: &AppState,
@@ -712,14 +713,28 @@ async fn refuse<P: crate::auth::extract::Permission>(
     e: AppError,
     refused: impl FnOnce(String) -> Refused,
 ) -> Result<HttpResponse, AppError> {
-    if !is_refusal(&e) || is_htmx(req) {
+    if !is_refusal(&e) {
         return Err(e);
     }
     let status = e.status_code();
-    Ok(html(
+    let mut res = html(
         status,
         render_org(state, auth, org_id, Some(refused(e.message())), None, None).await?,
-    ))
+    );
+    if is_htmx(req) {
+        let headers = res.headers_mut();
+        for (name, value) in [
+            ("hx-retarget", "#main"),
+            ("hx-reswap", "outerHTML"),
+            ("hx-reselect", "#main"),
+        ] {
+            headers.insert(
+                header::HeaderName::from_static(name),
+                header::HeaderValue::from_static(value),
+            );
+        }
+    }
+    Ok(res)
 }
 
 /// After a support change: back to the org page, which confirms it, or the page again with the

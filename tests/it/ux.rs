@@ -400,3 +400,45 @@ async fn every_htmx_answer_replaces_the_flash_message() {
         assert!(body.ends_with(EMPTY), "{what}: {body}");
     }
 }
+
+/// Support console with JavaScript: a refused disable reason is shown beside its own field
+/// (the row it is about, the field marked and focused), as without JavaScript, not in a
+/// banner at the top that does not say which token.
+#[actix_web::test]
+async fn a_refused_reason_in_the_support_console_is_shown_at_its_field_with_htmx() {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    let (second, _) = app.add_token(org.id, "second");
+    let mut b = app.login_as_support("sam").await;
+    b.refresh_csrf_at(&format!("/support/orgs/{}", org.id))
+        .await;
+
+    let path = format!("/support/orgs/{}/tokens/{}/disable", org.id, second.id);
+    let res = b.hx_post(&path, &[("reason", "   ")]).await;
+    assert_eq!(res.status(), 400);
+    assert_eq!(res.headers()["hx-retarget"], "#main");
+    assert_eq!(res.headers()["hx-reselect"], "#main");
+    assert_eq!(res.headers()["hx-reswap"], "outerHTML");
+    let page = res.text().await.unwrap();
+    let field = page
+        .split(&format!("<input id=\"reason-{}\"", second.id))
+        .nth(1)
+        .and_then(|s| s.split('>').next())
+        .unwrap_or_else(|| panic!("{page}"));
+    assert!(field.contains("aria-invalid=\"true\""), "{field}");
+    assert!(field.contains("autofocus"), "{field}");
+    assert!(
+        field.contains(&format!("aria-describedby=\"reason-error-{}\"", second.id)),
+        "{field}"
+    );
+    assert!(page.contains(&format!("id=\"reason-error-{}\"", second.id)));
+    assert!(page.contains("Give a reason"));
+    // The other row is untouched.
+    let other = page
+        .split(&format!("<input id=\"reason-{}\"", token.id))
+        .nth(1)
+        .and_then(|s| s.split('>').next())
+        .unwrap();
+    assert!(!other.contains("aria-invalid"), "{other}");
+    assert!(app.tokens(org.id).iter().all(|t| t.disabled_at.is_none()));
+}
