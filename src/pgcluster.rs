@@ -471,6 +471,8 @@ fn run(cmd: &mut Command, what: &str) -> Result<()> {
     Ok(())
 }
 
+const UNICODE_CTYPE: &str = "C.UTF-8";
+
 /// initdb into a side directory and rename it into place, so a run killed half-way through
 /// never leaves a `data` that looks initialised (`PG_VERSION` is written early) but is not.
 fn init_data_dir(bins: &Binaries, as_root: bool, dir: &Path, data: &Path) -> Result<()> {
@@ -481,26 +483,41 @@ fn init_data_dir(bins: &Binaries, as_root: bool, dir: &Path, data: &Path) -> Res
                 .with_context(|| format!("could not remove {}", leftover.display()))?;
         }
     }
-    run(
+    let initdb = |ctype: Option<&str>| {
         // TERM: an initdb orphaned by our death would race the next start over data.initdb.
-        as_user(as_root, Some("TERM"), &bins.initdb)
-            .arg("-D")
-            .arg(&scratch)
-            .args([
-                "-A",
-                "trust",
-                "-U",
-                SERVER_USER,
-                "--no-sync",
-                "--no-locale",
-                "-E",
-                "UTF8",
-            ])
-            // initdb resolves its own path relative to the working directory, which must be
-            // readable by the postgres user.
-            .current_dir(dir),
-        "initialise the private PostgreSQL cluster (initdb)",
-    )?;
+        let mut cmd = as_user(as_root, Some("TERM"), &bins.initdb);
+        cmd.arg("-D").arg(&scratch).args([
+            "-A",
+            "trust",
+            "-U",
+            SERVER_USER,
+            "--no-sync",
+            "--no-locale",
+            "-E",
+            "UTF8",
+        ]);
+        if let Some(ctype) = ctype {
+            cmd.arg(format!("--lc-ctype={ctype}"));
+        }
+        // initdb resolves its own path relative to the working directory, which must be
+        // readable by the postgres user.
+        run(
+            cmd.current_dir(dir),
+            "initialise the private PostgreSQL cluster (initdb)",
+        )
+    };
+    // lower() follows LC_CTYPE: under C it folds ASCII letters only, so the case-insensitive
+    // org search and unique names would tell "Ørsted" from "ørsted". C.UTF-8 folds all of
+    // Unicode and keeps C's byte-order collation. Without that locale the cluster still works,
+    // folding ASCII only.
+    if let Err(e) = initdb(Some(UNICODE_CTYPE)) {
+        tracing::warn!(error = %e, "no {UNICODE_CTYPE} locale: the private cluster folds the case of ASCII letters only");
+        if scratch.exists() {
+            fs::remove_dir_all(&scratch)
+                .with_context(|| format!("could not remove {}", scratch.display()))?;
+        }
+        initdb(None)?;
+    }
     fs::rename(&scratch, data)
         .with_context(|| format!("could not move {} to {}", scratch.display(), data.display()))?;
     Ok(())

@@ -64,6 +64,7 @@ impl Application {
             let mut conn = pool.get().context("could not get a database connection")?;
             db::run_migrations(&mut conn)?;
             db::check_secret_key(&mut conn, &keys)?;
+            db::warn_if_case_folding_is_ascii_only(&mut conn);
             Ok((pool, keys))
         })
         .await??;

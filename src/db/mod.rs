@@ -126,3 +126,25 @@ pub fn ensure_database(database_url: &str) -> anyhow::Result<()> {
 pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
+
+/// Names are unique and searched without regard to case through `lower()`, which follows the
+/// database's LC_CTYPE: under C it folds ASCII letters only, so "Ørsted" and
+/// "ørsted" would be two names. Said once at start, for a database made that way (a private
+/// cluster from before C.UTF-8 was used, or a DATABASE_URL created with the C locale).
+pub fn warn_if_case_folding_is_ascii_only(conn: &mut PgConnection) {
+    #[derive(QueryableByName)]
+    struct Folded {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        unicode: bool,
+    }
+    let folded = diesel::sql_query("SELECT lower('\u{d8}') = '\u{f8}' AS unicode")
+        .get_result::<Folded>(conn);
+    if let Ok(Folded { unicode: false }) = folded {
+        tracing::warn!(
+            "this database folds the case of ASCII letters only (its LC_CTYPE is C): \
+             organization names and usernames that differ only in the case of other letters \
+             count as different. A database created with LC_CTYPE C.UTF-8 (or another UTF-8 \
+             locale) folds them all"
+        );
+    }
+}

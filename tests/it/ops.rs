@@ -350,3 +350,36 @@ async fn the_server_purges_submission_records_past_their_retention_as_it_does_th
     })
     .await;
 }
+
+/// A database that folds the case of ASCII letters only (LC_CTYPE C) is said at start, since
+/// names unique without regard to case then are not so for "Ørsted" and "ørsted"; the private
+/// cluster is made with C.UTF-8 and folds every letter.
+#[actix_web::test]
+async fn a_database_that_folds_ascii_only_is_warned_of_at_start() {
+    const WARNING: &str = "folds the case of ASCII letters only";
+    let app = TestApp::spawn().await;
+    let mut conn = app.conn();
+    let before = captured_logs().matches(WARNING).count();
+    sandbox_portal::db::warn_if_case_folding_is_ascii_only(&mut conn);
+    assert_eq!(
+        captured_logs().matches(WARNING).count(),
+        before,
+        "this one folds all"
+    );
+
+    let mut admin_url = url::Url::parse(&app.db.url).unwrap();
+    admin_url.set_path("/postgres");
+    let mut admin = PgConnection::establish(admin_url.as_str()).unwrap();
+    let name = format!("sp_test_c_{}", uuid::Uuid::new_v4().simple());
+    exec(
+        &mut admin,
+        &format!("CREATE DATABASE {name} TEMPLATE template0 LC_CTYPE 'C' LC_COLLATE 'C'"),
+    );
+    let mut c_url = admin_url.clone();
+    c_url.set_path(&format!("/{name}"));
+    let mut ascii_only = PgConnection::establish(c_url.as_str()).unwrap();
+    sandbox_portal::db::warn_if_case_folding_is_ascii_only(&mut ascii_only);
+    drop(ascii_only);
+    exec(&mut admin, &format!("DROP DATABASE {name}"));
+    assert_eq!(captured_logs().matches(WARNING).count(), before + 1);
+}

@@ -931,3 +931,33 @@ async fn r2_the_first_token_is_created_when_a_subscription_starts_after_provisio
     assert_eq!(status, 200);
     assert!(app.tokens(org.id).is_empty());
 }
+
+/// The org search matches the start of a name without regard to case for every letter, not
+/// only ASCII ones, through the console and the API alike; and names that differ only in case
+/// are one name.
+#[actix_web::test]
+async fn org_search_and_unique_names_fold_the_case_of_non_ascii_letters_too() {
+    let app = TestApp::spawn().await;
+    app.org("Ørsted Energy");
+    app.org("Acme");
+    let b = app.login_as_support("sam").await;
+    for search in ["%C3%98rsted", "%C3%B8RSTED", "%C3%B8"] {
+        let page = b.text(&format!("/support/orgs?q={search}")).await;
+        assert!(page.contains("Ørsted Energy"), "{search}: {page}");
+        assert!(!page.contains(">Acme<"), "{search}");
+    }
+    let api = SupportApi::login(&app, "sue").await;
+    let (status, body) = api
+        .call(Method::GET, "/support/orgs?search=%C3%B8rsted", None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["orgs"][0]["name"], "Ørsted Energy", "{body}");
+    let (status, body) = api
+        .call(
+            Method::POST,
+            "/support/orgs",
+            Some(json!({ "name": "øRSTED ENERGY" })),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+}
