@@ -6,7 +6,7 @@ use crate::auth::keys;
 use crate::db::models::Org;
 use crate::db::orgs;
 use crate::domain::policy::{OrgFacts, SubscriptionStatus};
-use crate::domain::role::Action;
+use crate::domain::role::{Action, Role};
 use crate::domain::token::{TokenValue, masked};
 use crate::error::{AppError, flash_html, is_htmx};
 use crate::service::tokens::{self as ops, TokenView};
@@ -284,7 +284,10 @@ fn to_row(view: &TokenView, facts: &OrgFacts, ctx: &Ctx, rs: &RowState) -> Row {
     }
 }
 
-fn banners(org: &Org, facts: &OrgFacts, tokens: &[TokenView]) -> Vec<Banner> {
+/// What the page says about the org's state. Support staff read it too (any org's page): for
+/// them the way out is the console, not "contact support".
+fn banners(org: &Org, facts: &OrgFacts, tokens: &[TokenView], support: bool) -> Vec<Banner> {
+    let next = |customer: &'static str, staff: &'static str| if support { staff } else { customer };
     let mut out = Vec::new();
     match facts.subscription {
         SubscriptionStatus::Active => {}
@@ -292,20 +295,28 @@ fn banners(org: &Org, facts: &OrgFacts, tokens: &[TokenView]) -> Vec<Banner> {
             kind: "warning",
             title: "Sandbox subscription expired",
             message: format!(
-                "Your Sandbox subscription expired on {}. The tokens below are kept but disabled, \
-                 and no changes can be made. Contact Zscaler Support to renew; the same tokens \
-                 will work again after renewal.",
+                "The Sandbox subscription expired on {}. The tokens below are kept but disabled, \
+                 and no changes can be made. {}",
                 org.subscription_expires_at
                     .map(|t| when(&t))
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                next(
+                    "Contact Zscaler Support to renew; the same tokens will work again after \
+                     renewal.",
+                    "Renew it in the Organizations console; the same tokens will work again.",
+                )
             ),
         }),
         SubscriptionStatus::None => out.push(Banner {
             kind: "warning",
             title: "No Sandbox subscription",
-            message: "This organization has no Sandbox subscription, so tokens cannot be changed. \
-                      Contact Zscaler Support."
-                .into(),
+            message: format!(
+                "This organization has no Sandbox subscription, so tokens cannot be changed. {}",
+                next(
+                    "Contact Zscaler Support.",
+                    "Start one in the Organizations console.",
+                )
+            ),
         }),
     }
     if let Some(reason) = &org.api_disabled_reason {
@@ -314,17 +325,25 @@ fn banners(org: &Org, facts: &OrgFacts, tokens: &[TokenView]) -> Vec<Banner> {
             title: "Sandbox API access disabled",
             message: format!(
                 "Sandbox API access for this organization was disabled by Zscaler or your service \
-                 provider ({reason}). Contact Zscaler Support or your service provider to re-enable it."
+                 provider ({reason}). {}",
+                next(
+                    "Contact Zscaler Support or your service provider to re-enable it.",
+                    "Enable it again in the Organizations console.",
+                )
             ),
         });
     } else if tokens.iter().any(|t| t.token.disabled_at.is_some()) {
         out.push(Banner {
             kind: "danger",
             title: "A token is disabled",
-            message: "One or more tokens were disabled by Zscaler or your service provider. You cannot \
-                      add, regenerate or delete them; contact Zscaler Support or your service provider \
-                      to re-enable them."
-                .into(),
+            message: format!(
+                "One or more tokens were disabled by Zscaler or your service provider. They cannot \
+                 be regenerated or deleted, and no token can be added. {}",
+                next(
+                    "Contact Zscaler Support or your service provider to re-enable them.",
+                    "Enable them again in the Organizations console.",
+                )
+            ),
         });
     }
     out
@@ -357,7 +376,12 @@ fn render_page<P: Permission>(
     let (add_allowed, add_refusal) = add_state(&loaded.facts, &ctx);
     let page = Page {
         chrome: Chrome::for_user(&scope.user, "tokens"),
-        banners: banners(&loaded.org, &loaded.facts, &loaded.tokens),
+        banners: banners(
+            &loaded.org,
+            &loaded.facts,
+            &loaded.tokens,
+            scope.user.role == Role::Support,
+        ),
         token_limit: loaded.org.token_limit,
         token_count: loaded.tokens.len(),
         quota: super::view::gauge(i64::from(loaded.usage.1), i64::from(loaded.org.daily_quota)),
@@ -471,7 +495,12 @@ async fn refused<P: Permission>(
         let mut body = render_panel(scope, &loaded, &RowState::default())?;
         body.push_str(
             &BannersOob {
-                banners: banners(&loaded.org, &loaded.facts, &loaded.tokens),
+                banners: banners(
+                    &loaded.org,
+                    &loaded.facts,
+                    &loaded.tokens,
+                    scope.user.role == Role::Support,
+                ),
             }
             .render()
             .map_err(anyhow::Error::from)?,

@@ -442,3 +442,24 @@ async fn a_refused_reason_in_the_support_console_is_shown_at_its_field_with_htmx
     assert!(!other.contains("aria-invalid"), "{other}");
     assert!(app.tokens(org.id).iter().all(|t| t.disabled_at.is_none()));
 }
+
+/// R8/R10 banners speak to who reads them: the org's admins are told to contact support,
+/// support staff (who can open any org's page) where to act in their console.
+#[actix_web::test]
+async fn banners_tell_support_staff_where_to_act_instead_of_to_contact_support() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.org("Acme");
+    db::orgs::set_subscription(
+        &mut app.conn(),
+        org.id,
+        Some(chrono::Utc::now() - chrono::Duration::days(1)),
+    )
+    .unwrap();
+    let admin = app.login_as("alice", Role::OrgAdmin, &[org.id]).await;
+    let support = app.login_as_support("sam").await;
+    let theirs = admin.text(&page_of(org.id)).await;
+    let staff = support.text(&page_of(org.id)).await;
+    assert!(theirs.contains("Contact Zscaler Support to renew"), "{theirs}");
+    assert!(!staff.contains("Contact Zscaler Support"), "{staff}");
+    assert!(staff.contains("Renew it in the Organizations console"), "{staff}");
+}
