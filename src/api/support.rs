@@ -245,6 +245,8 @@ pub async fn set_subscription(
     Ok(json(StatusCode::OK, &org_object(&state, org_id).await?))
 }
 
+/// At least one field. A field left out or null keeps its value; values equal to the current
+/// ones are accepted and change nothing (no audit event).
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LimitsRequest {
@@ -262,8 +264,8 @@ pub struct LimitsRequest {
     params(("id" = Uuid, Path, description = "Organization id")),
     request_body = LimitsRequest,
     responses(
-        (status = 200, description = "Changed", body = OrgObject),
-        (status = 400, description = "Bad field", body = ErrorBody),
+        (status = 200, description = "Changed, or already so", body = OrgObject),
+        (status = 400, description = "Bad field, or no field given", body = ErrorBody),
         (status = 401, description = "Not logged in", body = ErrorBody),
         (status = 403, description = "Not support, or a cross-site request", body = ErrorBody),
         (status = 404, description = "Unknown organization", body = ErrorBody),

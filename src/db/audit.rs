@@ -1,7 +1,7 @@
 //! Audit events (SPEC §7). Written inside the transaction of the change they describe; the
 //! database refuses to update or delete them.
 use super::schema::audit_events;
-use crate::domain::audit::AuditAction;
+use crate::domain::audit::{AuditAction, CLI_ACTOR, SYSTEM_ACTOR};
 use crate::domain::role::Role;
 use diesel::prelude::*;
 use serde_json::Value;
@@ -40,7 +40,7 @@ impl Actor {
     pub fn system() -> Self {
         Actor {
             user_id: None,
-            name: "system".into(),
+            name: SYSTEM_ACTOR.into(),
             role: None,
             interface: Interface::System,
             client_ip: None,
@@ -50,7 +50,7 @@ impl Actor {
     pub fn cli() -> Self {
         Actor {
             user_id: None,
-            name: "cli".into(),
+            name: CLI_ACTOR.into(),
             role: None,
             interface: Interface::Cli,
             client_ip: None,

@@ -116,9 +116,30 @@ impl AuditAction {
     }
 }
 
+/// The actor of what no person did: R10's threshold disable. The database's writer functions
+/// (migrations) write this same literal, which `every_actor_the_database_writes_is_reserved`
+/// checks.
+pub const SYSTEM_ACTOR: &str = "system";
+/// The actor of what is done at the command line, where nobody logs in.
+pub const CLI_ACTOR: &str = "cli";
+
+/// Every actor name written for a non-human. No user may take one: their actions would read as
+/// the system's in the audit trail and in "Last Modified By".
+pub const RESERVED_ACTOR_NAMES: [&str; 2] = [SYSTEM_ACTOR, CLI_ACTOR];
+
+/// Whether a username, as stored (trimmed), is one of `RESERVED_ACTOR_NAMES` in any case.
+/// Folded both ways, since Unicode case maps are not symmetric: "\u{17F}ystem" (long s)
+/// upper-cases to "SYSTEM" but lower-cases to itself, and the dotless "cl\u{131}" likewise.
+pub fn is_reserved_actor_name(username: &str) -> bool {
+    let (lower, upper) = (username.to_lowercase(), username.to_uppercase());
+    RESERVED_ACTOR_NAMES
+        .iter()
+        .any(|r| lower == *r || upper == r.to_uppercase())
+}
+
 #[cfg(test)]
 mod tests {
-    use super::AuditAction;
+    use super::{AuditAction, RESERVED_ACTOR_NAMES, is_reserved_actor_name};
     use std::collections::HashSet;
 
     /// `ALL` feeds the filter and `from_code`; a variant missing from it could be written but
@@ -199,5 +220,59 @@ mod tests {
             seen.iter().any(|w| w == "THRESHOLD_DISABLE"),
             "the R10 row was found: {seen:?}"
         );
+    }
+
+    #[test]
+    fn reserved_actor_names_match_in_any_case() {
+        for name in [
+            "system",
+            "SYSTEM",
+            "System",
+            "cli",
+            "CLI",
+            "\u{17F}ystem",
+            "cl\u{131}",
+        ] {
+            assert!(is_reserved_actor_name(name), "{name:?}");
+        }
+        for name in ["systems", "cli2", "sys", "alice", "unknown user"] {
+            assert!(!is_reserved_actor_name(name), "{name:?}");
+        }
+    }
+
+    /// The writer functions name their actor in SQL, out of reach of `RESERVED_ACTOR_NAMES`:
+    /// the first literal of each `INSERT INTO audit_events` (the column list has none) and
+    /// every `api_disabled_by` they set must be a reserved name.
+    #[test]
+    fn every_actor_the_database_writes_is_reserved() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let mut seen = Vec::new();
+        for entry in std::fs::read_dir(&dir).expect("migrations directory") {
+            let up = entry.expect("migration").path().join("up.sql");
+            let Ok(sql) = std::fs::read_to_string(&up) else {
+                continue;
+            };
+            let inserts = sql
+                .split("INSERT INTO audit_events")
+                .skip(1)
+                .filter_map(|after| {
+                    let statement = after.split(';').next().unwrap_or_default();
+                    statement.split('\'').nth(1)
+                });
+            // Only a literal set there (NULL clears the flag).
+            let disables = sql.split("api_disabled_by = ").skip(1).filter_map(|after| {
+                let literal = after.strip_prefix('\'')?;
+                literal.split('\'').next()
+            });
+            for actor in inserts.chain(disables) {
+                assert!(
+                    RESERVED_ACTOR_NAMES.contains(&actor),
+                    "{}: actor {actor:?} is not reserved",
+                    up.display()
+                );
+                seen.push(actor.to_owned());
+            }
+        }
+        assert!(seen.iter().any(|a| a == "system"), "found: {seen:?}");
     }
 }

@@ -281,8 +281,9 @@ const DEFAULT_IGNORABLE: &[std::ops::RangeInclusive<char>] = &[
 
 /// A character that shows as itself. Format characters (zero-width spaces and joiners, bidi
 /// overrides) would let two names that look the same both pass R9's uniqueness check, or make a
-/// name that reads backwards in the audit log.
-fn visible(c: char) -> bool {
+/// name that reads backwards in the audit log. The one check for every name people read:
+/// token names here, usernames and organization names in the services.
+pub fn visible(c: char) -> bool {
     use unicode_properties::{GeneralCategory as G, UnicodeGeneralCategory};
     // U+2800, the braille blank, is a symbol by category and blank on screen.
     if DEFAULT_IGNORABLE.iter().any(|r| r.contains(&c)) || c == '\u{2800}' {

@@ -4,6 +4,7 @@ use crate::db::audit::{self, Actor, Event};
 use crate::db::models::{Org, Token};
 use crate::db::orgs::{self, NewOrg};
 use crate::domain::audit::AuditAction;
+use crate::domain::policy::visible;
 use crate::domain::token::TokenKeys;
 use crate::error::AppError;
 use chrono::{DateTime, Datelike, Duration, Utc};
@@ -46,12 +47,20 @@ pub fn validate_subscription_end(at: DateTime<Utc>) -> Result<(), AppError> {
 }
 
 /// A name as support typed it: trimmed, 1 to 200 characters, and no control
-/// characters (PostgreSQL refuses NUL outright; the others only garble pages and logs).
+/// characters (PostgreSQL refuses NUL outright; the others only garble pages and logs), nor
+/// formatting or invisible ones (a bidi override makes a name read backwards in the audit log
+/// and on the console, and a zero-width one makes two names look alike).
 pub(crate) fn text_field(raw: &str, what: &str) -> Result<String, AppError> {
     let value = raw.trim();
     if value.is_empty() || value.chars().count() > 200 || value.chars().any(char::is_control) {
         return Err(AppError::BadRequest(format!(
             "The {what} must be 1 to 200 characters, without control characters."
+        )));
+    }
+    if !value.chars().all(visible) {
+        return Err(AppError::BadRequest(format!(
+            "The {what} can only hold visible characters and spaces (no formatting or \
+             invisible characters)."
         )));
     }
     Ok(value.to_owned())

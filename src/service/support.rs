@@ -163,15 +163,39 @@ pub struct LimitsChange {
     pub abuse_threshold: Option<i32>,
 }
 
+/// What `set_limits` did.
+#[derive(Debug, Clone)]
+pub struct LimitsSet {
+    pub org: Org,
+    /// The org's tokens, counted under the same lock, so the caller can say when the org is now
+    /// above its limit.
+    pub token_count: i64,
+    /// False when the limits given were those the org already had: nothing was written.
+    pub changed: bool,
+}
+
 /// Lowering the token limit below the current count deletes nothing: Add stays refused (R4)
-/// until the org is under the limit again. Returns the org and its number of tokens, counted
-/// under the same lock, so the caller can say when the org is now above its limit.
+/// until the org is under the limit again.
+///
+/// A change that names no limit is refused, since it is most likely a misspelt field; one that
+/// gives the limits the org already has succeeds (setting a value is idempotent) but writes
+/// nothing, so the audit trail holds no change that is none.
 pub fn set_limits(
     conn: &mut PgConnection,
     actor: &Actor,
     org_id: Uuid,
     change: LimitsChange,
-) -> Result<(Org, i64), AppError> {
+) -> Result<LimitsSet, AppError> {
+    if change.token_limit.is_none()
+        && change.daily_quota.is_none()
+        && change.abuse_threshold.is_none()
+    {
+        return Err(AppError::BadRequest(
+            "Give at least one limit to change: the token limit (tokenLimit), the daily quota \
+             (dailyQuota) or the abuse threshold (abuseThreshold)."
+                .into(),
+        ));
+    }
     conn.transaction(|conn| {
         let before = orgs::lock(conn, org_id)?.ok_or(AppError::NotFound)?;
         let limits = Limits {
@@ -184,6 +208,17 @@ pub fn set_limits(
             limits.daily_quota,
             limits.abuse_threshold,
         )?;
+        let unchanged = limits.token_limit == before.token_limit
+            && limits.daily_quota == before.daily_quota
+            && limits.abuse_threshold == before.abuse_threshold;
+        if unchanged {
+            let token_count = tokens::count(conn, org_id)?;
+            return Ok(LimitsSet {
+                org: before,
+                token_count,
+                changed: false,
+            });
+        }
         let org = orgs::set_limits(conn, org_id, &limits)?;
         let of = |o: &Org| {
             json!({
@@ -201,7 +236,11 @@ pub fn set_limits(
         )?;
         notify::org_changed(conn, org_id)?;
         let token_count = tokens::count(conn, org_id)?;
-        Ok((org, token_count))
+        Ok(LimitsSet {
+            org,
+            token_count,
+            changed: true,
+        })
     })
 }
 

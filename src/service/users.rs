@@ -5,7 +5,8 @@ use crate::db::DbPool;
 use crate::db::audit::{self, Actor, Event};
 use crate::db::models::User;
 use crate::db::{orgs, users};
-use crate::domain::audit::AuditAction;
+use crate::domain::audit::{AuditAction, is_reserved_actor_name};
+use crate::domain::policy::visible;
 use crate::domain::role::Role;
 use crate::error::AppError;
 use diesel::prelude::*;
@@ -247,16 +248,10 @@ pub fn logout(conn: &mut PgConnection, actor: &Actor, orgs: &[Uuid]) -> Result<(
     )
 }
 
-/// Creates a user: support users have no org; partner viewers one or more; others exactly one.
-pub fn create(
-    conn: &mut PgConnection,
-    actor: &Actor,
-    username: &str,
-    password_plain: &str,
-    role: Role,
-    org_ids: &[Uuid],
-) -> Result<User, AppError> {
-    let username = username.trim();
+/// A new username as it will be stored: trimmed, 1 to 100 characters, every one visible, and
+/// not a name the audit trail uses for a non-human.
+fn validate_username(raw: &str) -> Result<String, AppError> {
+    let username = raw.trim();
     if username.is_empty()
         || username.chars().count() > 100
         || username
@@ -269,6 +264,36 @@ pub fn create(
                 .into(),
         ));
     }
+    // The name shows in the audit log and "Last Modified By": a bidi override or an invisible
+    // character would let it read as someone else's.
+    if !username.chars().all(visible) {
+        return Err(AppError::BadRequest(
+            "The username can only hold visible characters (no formatting or invisible \
+             characters)."
+                .into(),
+        ));
+    }
+    if is_reserved_actor_name(username) {
+        return Err(AppError::BadRequest(format!(
+            "The username \"{username}\" is reserved: the audit log uses it for actions that \
+             no person did (those of the system itself, or of the command line). Choose another \
+             username."
+        )));
+    }
+    Ok(username.to_owned())
+}
+
+/// Creates a user: support users have no org; partner viewers one or more; others exactly one.
+pub fn create(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    username: &str,
+    password_plain: &str,
+    role: Role,
+    org_ids: &[Uuid],
+) -> Result<User, AppError> {
+    let username = validate_username(username)?;
+    let username = username.as_str();
     password::check_strength(password_plain, username).map_err(AppError::BadRequest)?;
     // The same org given twice is one grant, not a duplicate-key error.
     let mut org_ids = org_ids.to_vec();

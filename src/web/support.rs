@@ -965,9 +965,15 @@ async fn limits(
         .db(move |c| support::set_limits(c, &actor, org_id, change))
         .await;
     match result {
-        Ok((org, count)) => {
+        Ok(support::LimitsSet {
+            org,
+            token_count: count,
+            changed,
+        }) => {
             // Accepted (support may mean it, R4 keeps Add refused), but never silently.
-            let done = if count > i64::from(org.token_limit) {
+            let done = if !changed {
+                "Nothing changed: the organization already has these limits.".into()
+            } else if count > i64::from(org.token_limit) {
                 format!(
                     "Limits saved. The organization has {count} tokens, above the new limit of \
                      {limit}: it cannot add tokens until it has fewer than {limit}.",
