@@ -68,6 +68,25 @@ pub fn insert(conn: &mut PgConnection, new: NewToken<'_>) -> QueryResult<Token> 
         .get_result(conn)
 }
 
+/// The name of the org's token that `name` would duplicate (names are unique without regard
+/// to case), leaving out `except` (the token being renamed).
+pub fn name_taken(
+    conn: &mut PgConnection,
+    org_id: Uuid,
+    name: &str,
+    except: Option<Uuid>,
+) -> QueryResult<Option<String>> {
+    let mut q = t::table
+        .filter(t::org_id.eq(org_id))
+        .filter(super::lower(t::name).eq(super::lower(name)))
+        .select(t::name)
+        .into_boxed();
+    if let Some(id) = except {
+        q = q.filter(t::id.ne(id));
+    }
+    q.first(conn).optional()
+}
+
 pub fn rename(
     conn: &mut PgConnection,
     org_id: Uuid,

@@ -106,6 +106,25 @@ fn duplicate(name: &str) -> impl FnOnce() -> String + '_ {
     move || format!("A token named \"{name}\" already exists in this organization.")
 }
 
+/// R9 before the write, naming the token that holds the name as it is spelt ("PROD" is
+/// refused because of "Prod"). Under the org lock, so nobody takes the name meanwhile; the
+/// unique index still catches a writer that skips the lock.
+fn refuse_taken(
+    conn: &mut PgConnection,
+    org_id: Uuid,
+    name: &str,
+    except: Option<Uuid>,
+) -> Result<(), AppError> {
+    match tokens::name_taken(conn, org_id, name, except)? {
+        None => Ok(()),
+        Some(existing) if existing == name => Err(AppError::Conflict(duplicate(name)())),
+        Some(existing) => Err(AppError::Conflict(format!(
+            "A token named \"{existing}\" already exists in this organization, and names that \
+             differ only in case count as the same."
+        ))),
+    }
+}
+
 /// The name of the token an org is provisioned with (R2).
 pub const FIRST_TOKEN_NAME: &str = "Token 1";
 
@@ -117,6 +136,7 @@ pub(crate) fn create(
     org_id: Uuid,
     name: &str,
 ) -> Result<(Token, TokenValue), AppError> {
+    refuse_taken(conn, org_id, name, None)?;
     let id = Uuid::new_v4();
     let (value, digest, sealed, hint) = seal(keys, id)?;
     let token = tokens::insert(
@@ -213,11 +233,36 @@ pub fn rename(
     token_id: Uuid,
     raw_name: &str,
 ) -> Result<Token, AppError> {
+    rename_if_changed(conn, actor, org_id, token_id, raw_name).map(|r| r.token)
+}
+
+pub struct Renamed {
+    pub token: Token,
+    /// False when the name was already the token's: nothing was written or audited, so "Last
+    /// Modified" and the audit trail do not claim a change that did not happen.
+    pub changed: bool,
+}
+
+/// R9, telling whether anything changed.
+pub fn rename_if_changed(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    org_id: Uuid,
+    token_id: Uuid,
+    raw_name: &str,
+) -> Result<Renamed, AppError> {
     let result = conn.transaction(|conn| {
         let (_, facts) = lock_org(conn, org_id)?;
         let before = tokens::find(conn, org_id, token_id)?.ok_or(AppError::NotFound)?;
         facts.may_rename()?;
         let name = validate_token_name(raw_name).map_err(AppError::BadRequest)?;
+        if name == before.name {
+            return Ok(Renamed {
+                token: before,
+                changed: false,
+            });
+        }
+        refuse_taken(conn, org_id, &name, Some(token_id))?;
         let token = tokens::rename(conn, org_id, token_id, &name, &actor.name)
             .map_err(|e| unique_as_conflict(e, duplicate(&name)))?;
         audit::record(
@@ -231,7 +276,10 @@ pub fn rename(
                 details: json!({ "before": before.name, "after": token.name }),
             },
         )?;
-        Ok(token)
+        Ok(Renamed {
+            token,
+            changed: true,
+        })
     });
     audit_refusal(
         conn,

@@ -770,12 +770,16 @@ async fn rename(
     let typed = form.into_inner().name.unwrap_or_default();
     let name = typed.clone();
     let result = state
-        .db(move |c| ops::rename(c, &actor, org_id, id, &name))
+        .db(move |c| ops::rename_if_changed(c, &actor, org_id, id, &name))
         .await;
     let htmx = is_htmx(&req);
     match result {
-        Ok(token) => {
-            let message = format!("Token renamed to \"{}\".", token.name);
+        Ok(renamed) => {
+            let message = if renamed.changed {
+                format!("Token renamed to \"{}\".", renamed.token.name)
+            } else {
+                format!("The name is unchanged: \"{}\".", renamed.token.name)
+            };
             if !htmx {
                 return Ok(see_other_with_flash(&req, &page_url(&scope), message));
             }

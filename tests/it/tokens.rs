@@ -145,7 +145,12 @@ async fn r4_the_sixth_add_is_refused_and_add_disappears_with_its_reason() {
     );
     let forced_htmx = b.hx_post(&add_url(org.id), &[]).await;
     assert_eq!(forced_htmx.status(), 409);
-    assert_eq!(forced_htmx.headers()["hx-retarget"], "#flash");
+    // The panel as it is (no Add, with why) and the reason in the flash area.
+    assert_eq!(forced_htmx.headers()["hx-retarget"], "#token-panel");
+    let panel = forced_htmx.text().await.unwrap();
+    assert!(panel.contains("maximum of 5 Sandbox API tokens"), "{panel}");
+    assert!(!panel.contains("id=\"new-token-name\""));
+    assert!(panel.contains("Delete a token before adding"), "{panel}");
     assert_eq!(app.tokens(org.id).len(), 5);
 }
 

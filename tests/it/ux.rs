@@ -459,7 +459,54 @@ async fn banners_tell_support_staff_where_to_act_instead_of_to_contact_support()
     let support = app.login_as_support("sam").await;
     let theirs = admin.text(&page_of(org.id)).await;
     let staff = support.text(&page_of(org.id)).await;
-    assert!(theirs.contains("Contact Zscaler Support to renew"), "{theirs}");
+    assert!(
+        theirs.contains("Contact Zscaler Support to renew"),
+        "{theirs}"
+    );
     assert!(!staff.contains("Contact Zscaler Support"), "{staff}");
-    assert!(staff.contains("Renew it in the Organizations console"), "{staff}");
+    assert!(
+        staff.contains("Renew it in the Organizations console"),
+        "{staff}"
+    );
+}
+
+/// R9: saving a rename without changing the name changes nothing (Last Modified and the audit
+/// trail stay as they were) and says so; a name taken by another token in another case is
+/// refused naming that token as it is spelt.
+#[actix_web::test]
+async fn an_unchanged_rename_is_not_a_change_and_a_taken_name_names_its_holder() {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    app.add_token(org.id, "Prod");
+    let b = app.login_as("alice", Role::OrgAdmin, &[org.id]).await;
+    let audit_before = app.audit_actions().len();
+    let modified = app.tokens(org.id)[0].last_modified_at;
+
+    let res = b
+        .hx_post(
+            &token_url(org.id, token.id, "rename"),
+            &[("name", "Token 1")],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let body = res.text().await.unwrap();
+    assert!(body.contains("The name is unchanged"), "{body}");
+    let now = app.tokens(org.id);
+    let t = now.iter().find(|t| t.id == token.id).unwrap();
+    assert_eq!(t.last_modified_at, modified);
+    assert_eq!(app.audit_actions().len(), audit_before, "nothing audited");
+
+    let res = b
+        .hx_post(&token_url(org.id, token.id, "rename"), &[("name", "PROD")])
+        .await;
+    assert_eq!(res.status(), 409);
+    let body = res.text().await.unwrap();
+    assert!(
+        body.contains("A token named &#34;Prod&#34; already exists"),
+        "{body}"
+    );
+    assert!(body.contains("differ only in case"), "{body}");
+    let res = b.hx_post(&add_url(org.id), &[("name", "prod")]).await;
+    assert_eq!(res.status(), 409);
+    assert!(res.text().await.unwrap().contains("&#34;Prod&#34;"));
 }
