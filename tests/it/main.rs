@@ -14,6 +14,7 @@ mod methods;
 mod migrations;
 mod ops;
 mod plans;
+mod review_b;
 mod submission;
 mod support;
 mod tokens;

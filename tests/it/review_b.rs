@@ -1,0 +1,267 @@
+//! Defects a review found in the JSON API and the Submission API: answers read outside the
+//! change's transaction, `?orgId=` and empty or compressed bodies answered with the wrong
+//! status, a blank name accepted on add, a 503 without `Retry-After`, and a token given twice.
+use crate::helpers::*;
+use diesel::prelude::*;
+use reqwest::{Method, header};
+use sandbox_portal::db::schema::{organizations as o, submissions as s};
+use sandbox_portal::domain::role::Role;
+use serde_json::{Value, json};
+use std::io::{Read, Write};
+use uuid::Uuid;
+
+const API: &str = "/api/v1";
+
+/// A script on the JSON API: a cookie jar, no browser headers.
+struct Api {
+    base: String,
+    client: reqwest::Client,
+    jar: std::sync::Arc<reqwest::cookie::Jar>,
+}
+
+struct Reply {
+    status: u16,
+    body: Value,
+}
+
+impl Reply {
+    fn message(&self) -> &str {
+        self.body["message"].as_str().unwrap_or("")
+    }
+
+    /// An error answer with this status and code.
+    fn refused(&self, status: u16, code: &str) -> &Self {
+        assert_eq!(self.status, status, "{}", self.body);
+        assert_eq!(self.body["code"], code, "{}", self.body);
+        assert!(!self.message().is_empty(), "{}", self.body);
+        self
+    }
+
+    fn says(&self, words: &str) -> &Self {
+        assert!(
+            self.message().contains(words),
+            "wanted {words:?} in {:?}",
+            self.message()
+        );
+        self
+    }
+}
+
+impl Api {
+    async fn as_user(app: &TestApp, username: &str, role: Role, orgs: &[Uuid]) -> Api {
+        app.user(username, role, orgs);
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+        let api = Api {
+            base: app.addr.clone(),
+            client: reqwest::Client::builder()
+                .cookie_provider(jar.clone())
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            jar,
+        };
+        let r = api
+            .json(
+                Method::POST,
+                "/authenticatedSession",
+                json!({"username": username, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        api
+    }
+
+    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}{API}{path}", self.base))
+    }
+
+    async fn send(req: reqwest::RequestBuilder) -> Reply {
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        Reply {
+            status,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        }
+    }
+
+    async fn get(&self, path: &str) -> Reply {
+        Self::send(self.request(Method::GET, path)).await
+    }
+
+    async fn json(&self, method: Method, path: &str, body: Value) -> Reply {
+        Self::send(self.request(method, path).json(&body)).await
+    }
+
+    /// What many clients send when there is nothing to send: the JSON header, no body.
+    async fn empty_json(&self, method: Method, path: &str) -> Reply {
+        Self::send(
+            self.request(method, path)
+                .header(header::CONTENT_TYPE, "application/json"),
+        )
+        .await
+    }
+
+    fn cookie(&self) -> String {
+        use reqwest::cookie::CookieStore;
+        self.jar
+            .cookies(&self.base.parse().unwrap())
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    }
+}
+
+fn tokens_of(org: Uuid) -> String {
+    format!("/sandboxApiTokens?orgId={org}")
+}
+
+fn tok(org: Uuid, token: Uuid, action: &str) -> String {
+    match action {
+        "" => format!("/sandboxApiTokens/{token}?orgId={org}"),
+        a => format!("/sandboxApiTokens/{token}/{a}?orgId={org}"),
+    }
+}
+
+fn maintenance_url(db_url: &str) -> String {
+    let mut u = url::Url::parse(db_url).unwrap();
+    u.set_path("/postgres");
+    u.to_string()
+}
+
+fn success_rows(app: &TestApp, action: &str) -> usize {
+    app.audit_actions()
+        .iter()
+        .filter(|(a, r, _)| a == action && r == "SUCCESS")
+        .count()
+}
+
+// --- 1. The answer to a change is read in the change's transaction ---------------------------
+
+/// An app whose database gives up on a lock after a moment, as a busy production database
+/// would under `lock_timeout`, instead of waiting for ever.
+async fn app_with_lock_timeout() -> TestApp {
+    let db = TestDb::new();
+    let mut admin = PgConnection::establish(&maintenance_url(&db.url)).unwrap();
+    diesel::sql_query(format!(
+        "ALTER DATABASE {} SET lock_timeout = '300ms'",
+        db.name
+    ))
+    .execute(&mut admin)
+    .unwrap();
+    TestApp::spawn_on(db).await
+}
+
+/// Another session holding the usage table, e.g. a maintenance job. The token list (what the
+/// answer to a token change is built from) reads that table; add, regenerate and disable do
+/// not touch it, so with this held the change itself succeeds and only its answer cannot be
+/// read.
+struct UsageTableHeld(PgConnection);
+
+impl UsageTableHeld {
+    fn take(app: &TestApp) -> UsageTableHeld {
+        let mut c = PgConnection::establish(&app.db.url).unwrap();
+        diesel::sql_query("BEGIN").execute(&mut c).unwrap();
+        diesel::sql_query("LOCK TABLE token_daily_usage IN ACCESS EXCLUSIVE MODE")
+            .execute(&mut c)
+            .unwrap();
+        UsageTableHeld(c)
+    }
+}
+
+impl Drop for UsageTableHeld {
+    fn drop(&mut self) {
+        let _ = diesel::sql_query("ROLLBACK").execute(&mut self.0);
+    }
+}
+
+#[actix_web::test]
+async fn a_token_change_whose_answer_cannot_be_read_is_undone_so_a_retry_is_safe() {
+    let app = app_with_lock_timeout().await;
+    let (org, token) = app.org("Acme");
+    let admin = Api::as_user(&app, "alice", Role::OrgAdmin, &[org.id]).await;
+    let support = Api::as_user(&app, "sam", Role::Support, &[]).await;
+    let value = app.value_of(org.id, token.id);
+
+    let audited = |app: &TestApp| {
+        ["ADD_TOKEN", "REGENERATE_TOKEN", "DISABLE_TOKEN"].map(|a| success_rows(app, a))
+    };
+    let audited_before = audited(&app);
+
+    let held = UsageTableHeld::take(&app);
+    let added = admin
+        .json(Method::POST, &tokens_of(org.id), json!({"name": "ci"}))
+        .await;
+    let regenerated = admin
+        .json(
+            Method::POST,
+            &tok(org.id, token.id, "regenerate"),
+            json!({}),
+        )
+        .await;
+    let disabled = support
+        .json(
+            Method::POST,
+            &format!(
+                "/support/orgs/{}/sandboxApiTokens/{}/disable",
+                org.id, token.id
+            ),
+            json!({"reason": "abuse"}),
+        )
+        .await;
+    drop(held);
+
+    // Each failed, and its failure is the truth: nothing was changed, so trying again neither
+    // adds a second token nor rotates the value the client never received.
+    for (what, r) in [
+        ("add", &added),
+        ("regenerate", &regenerated),
+        ("disable", &disabled),
+    ] {
+        assert!(r.status >= 500, "{what}: {} {}", r.status, r.body);
+        assert!(r.body.get("token").is_none(), "{what}: {}", r.body);
+    }
+    let tokens = app.tokens(org.id);
+    assert_eq!(tokens.len(), 1, "the add was undone");
+    assert_eq!(
+        app.value_of(org.id, token.id),
+        value,
+        "the value is the old one"
+    );
+    assert!(tokens[0].disabled_at.is_none(), "the disable was undone");
+    assert_eq!(audited(&app), audited_before, "audited as done");
+
+    // Once the table is free the same calls succeed, and the answers are the committed state.
+    let added = admin
+        .json(Method::POST, &tokens_of(org.id), json!({"name": "ci"}))
+        .await;
+    assert_eq!(added.status, 201, "{}", added.body);
+    let regenerated = admin
+        .json(
+            Method::POST,
+            &tok(org.id, token.id, "regenerate"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(regenerated.status, 200, "{}", regenerated.body);
+    let listed = admin.get(&tokens_of(org.id)).await;
+    for answer in [&added.body, &regenerated.body] {
+        let id = answer["id"].as_str().unwrap();
+        let row = listed.body["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == id)
+            .unwrap();
+        for field in [
+            "name",
+            "maskedToken",
+            "lastModifiedOn",
+            "createdOn",
+            "status",
+        ] {
+            assert_eq!(answer[field], row[field], "{field}");
+        }
+    }
+    assert_ne!(app.value_of(org.id, token.id), value);
+}
