@@ -490,10 +490,13 @@ async fn another_orgs_token_id_and_a_malformed_id_give_404() {
             mine.id
         ))
         .await,
-        api.get("/sandboxApiTokens?orgId=not-a-uuid").await,
     ] {
         res.refused(404, "NOT_FOUND");
     }
+    // A malformed ?orgId= is an input error, not an id (review_b).
+    api.get("/sandboxApiTokens?orgId=not-a-uuid")
+        .await
+        .refused(400, "BAD_REQUEST");
     assert_eq!(app.tokens(theirs.id)[0].name, their_token.name);
     assert_eq!(app.tokens(theirs.id).len(), 1);
 }

@@ -265,3 +265,92 @@ async fn a_token_change_whose_answer_cannot_be_read_is_undone_so_a_retry_is_safe
     }
     assert_ne!(app.value_of(org.id, token.id), value);
 }
+
+// --- 2. ?orgId= ---------------------------------------------------------------------------
+
+#[actix_web::test]
+async fn a_malformed_org_id_is_a_400_naming_org_id_and_an_unknown_one_stays_a_404() {
+    let app = TestApp::spawn().await;
+    let (acme, token) = app.org("Acme");
+    let (globex, _) = app.org("Globex");
+    let admin = Api::as_user(&app, "alice", Role::OrgAdmin, &[acme.id]).await;
+    let support = Api::as_user(&app, "sam", Role::Support, &[]).await;
+
+    for api in [&admin, &support] {
+        for path in [
+            "/sandboxApiTokens?orgId=nope",
+            "/sandboxApiTokens?orgId=",
+            "/sandbox/report/quota?orgId=nope",
+            "/auditLogs?orgId=nope",
+            "/auditLogs?orgId=",
+        ] {
+            api.get(path)
+                .await
+                .refused(400, "BAD_REQUEST")
+                .says("orgId")
+                .says("organization id");
+        }
+    }
+    // A change aimed at a malformed org changes nothing.
+    admin
+        .json(
+            Method::POST,
+            "/sandboxApiTokens?orgId=nope",
+            json!({"name": "x"}),
+        )
+        .await
+        .refused(400, "BAD_REQUEST")
+        .says("orgId");
+    assert_eq!(
+        Api::send(admin.request(
+            Method::DELETE,
+            &format!("/sandboxApiTokens/{}?orgId=nope", token.id)
+        ))
+        .await
+        .status,
+        400
+    );
+    assert_eq!(app.tokens(acme.id).len(), 1);
+
+    // Well-formed but unknown, or another org's: 404, as before.
+    let unknown = Uuid::new_v4();
+    admin
+        .get(&tokens_of(globex.id))
+        .await
+        .refused(404, "NOT_FOUND");
+    admin
+        .get(&format!("/auditLogs?orgId={}", globex.id))
+        .await
+        .refused(404, "NOT_FOUND");
+    support
+        .get(&tokens_of(unknown))
+        .await
+        .refused(404, "NOT_FOUND");
+
+    // Named twice: said so, by name.
+    for path in [
+        format!("/sandboxApiTokens?orgId={}&orgId={}", acme.id, globex.id),
+        format!("/sandboxApiTokens?orgId={0}&orgId={0}", acme.id),
+        format!("/auditLogs?orgId={}&orgId={}", acme.id, globex.id),
+    ] {
+        support
+            .get(&path)
+            .await
+            .refused(400, "BAD_REQUEST")
+            .says("orgId is given more than once");
+    }
+
+    // The pages' ?org= works as it did: an org that parses opens, one that does not is 404.
+    let mut b = Browser::new(&app.addr);
+    assert_eq!(b.login("sam", PASSWORD).await.status(), 303);
+    b.refresh_csrf_at(&page_of(acme.id)).await;
+    assert_eq!(b.get(&page_of(globex.id)).await.status(), 200);
+    assert_eq!(b.get(&format!("{PAGE}?org=nope")).await.status(), 404);
+    assert_eq!(b.get(&format!("{PAGE}?org=")).await.status(), 404);
+    assert_eq!(
+        b.get(&format!("{PAGE}?org={}&org={}", acme.id, globex.id))
+            .await
+            .status(),
+        400
+    );
+}
