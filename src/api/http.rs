@@ -151,15 +151,17 @@ impl<T> Body<T> {
     pub fn required(self) -> Result<T, AppError> {
         self.0?.ok_or_else(|| {
             AppError::BadRequest(
-                "Send a JSON body with the header Content-Type: application/json.".into(),
+                "This request needs a JSON body, and the body was empty: send a JSON object \
+                 with the header Content-Type: application/json."
+                    .into(),
             )
         })
     }
 }
 
 impl<T: Default> Body<T> {
-    /// For bodies whose fields are all optional: one left out altogether (`curl -X POST …`)
-    /// is the empty object.
+    /// For bodies whose fields are all optional: one left out altogether (`curl -X POST …`),
+    /// or sent empty, is the empty object.
     pub fn or_default(self) -> Result<T, AppError> {
         Ok(self.0?.unwrap_or_default())
     }
@@ -171,30 +173,38 @@ impl<T: DeserializeOwned + utoipa::PartialSchema + 'static> FromRequest for Body
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let headers = req.headers();
+        // Many clients send `Content-Type: application/json` on every request, bodiless ones
+        // included: an empty body is no body, whatever its headers say it would have been.
         let declared_empty = headers
             .get(header::CONTENT_LENGTH)
             .is_none_or(|v| v.as_bytes() == b"0")
             && !headers.contains_key(header::TRANSFER_ENCODING);
-        if declared_empty && !headers.contains_key(header::CONTENT_TYPE) {
+        if declared_empty {
             return Box::pin(async { Ok(Body(Ok(None))) });
         }
         // Request bodies are never decoded here (see Cargo.toml): say so rather than report
-        // the compressed bytes as malformed JSON.
+        // the compressed bytes as malformed JSON. 415 is RFC 9110's answer to a content coding
+        // the server does not take (§15.5.16).
         if headers
             .get(header::CONTENT_ENCODING)
             .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"))
         {
-            let refused = AppError::BadRequest(
+            let refused = AppError::UnsupportedMediaType(
                 "Send the JSON body uncompressed, without a Content-Encoding header.".into(),
             );
             return Box::pin(async move { Ok(Body(Err(refused))) });
         }
         let body = JsonBody::<serde_json::Value>::new(req, payload, None, true).limit(BODY_LIMIT);
         Box::pin(async move {
-            let read = body
-                .await
-                .map_err(json_error)
-                .and_then(super::input::body::<T>);
+            let read = match body.await {
+                // A chunked body that turned out empty: the same as one declared empty.
+                Err(JsonPayloadError::Deserialize(e))
+                    if e.is_eof() && e.line() == 1 && e.column() == 0 =>
+                {
+                    return Ok(Body(Ok(None)));
+                }
+                read => read.map_err(json_error).and_then(super::input::body::<T>),
+            };
             Ok(Body(read.map(Some)))
         })
     }

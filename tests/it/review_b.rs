@@ -354,3 +354,98 @@ async fn a_malformed_org_id_is_a_400_naming_org_id_and_an_unknown_one_stays_a_40
         400
     );
 }
+
+// --- 3. An empty body with Content-Type: application/json ---------------------------------
+
+/// A chunked request whose body turns out empty (reqwest cannot send one without a stream).
+fn chunked_empty_post(app: &TestApp, path: &str, cookie: &str) -> (u16, String) {
+    let addr = app.addr.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "POST {API}{path} HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\n\
+         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\
+         Connection: close\r\n\r\n0\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, answer)
+}
+
+#[actix_web::test]
+async fn an_empty_json_body_is_no_body_where_one_is_optional_and_said_to_be_missing_where_required()
+{
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    let admin = Api::as_user(&app, "alice", Role::OrgAdmin, &[org.id]).await;
+
+    let added = admin.empty_json(Method::POST, &tokens_of(org.id)).await;
+    assert_eq!(added.status, 201, "{}", added.body);
+    assert_eq!(added.body["name"], "Token 2");
+    let (status, answer) = chunked_empty_post(&app, &tokens_of(org.id), &admin.cookie());
+    assert_eq!(status, 201, "{answer}");
+    assert!(answer.contains("\"name\":\"Token 3\""), "{answer}");
+
+    // Required: the answer says a body is needed, not that "" is bad JSON.
+    let renamed = admin
+        .empty_json(Method::PUT, &tok(org.id, token.id, ""))
+        .await;
+    renamed
+        .refused(400, "BAD_REQUEST")
+        .says("needs a JSON body");
+    assert!(!renamed.message().contains("not valid JSON"));
+    assert_eq!(app.tokens(org.id)[0].name, token.name);
+    // A body that is there but broken is still a syntax error.
+    Api::send(
+        admin
+            .request(Method::PUT, &tok(org.id, token.id, ""))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body("{"),
+    )
+    .await
+    .refused(400, "BAD_REQUEST")
+    .says("not valid JSON");
+}
+
+// --- 5. A compressed body is 415 ------------------------------------------------------------
+
+#[actix_web::test]
+async fn a_compressed_management_body_is_415_and_documented_on_every_operation_with_a_body() {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    let admin = Api::as_user(&app, "alice", Role::OrgAdmin, &[org.id]).await;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(br#"{"name":"zipped"}"#).unwrap();
+    let r = Api::send(
+        admin
+            .request(Method::PUT, &tok(org.id, token.id, ""))
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::CONTENT_ENCODING, "gzip")
+            .body(gz.finish().unwrap()),
+    )
+    .await;
+    r.refused(415, "UNSUPPORTED_MEDIA_TYPE")
+        .says("uncompressed");
+    assert_eq!(app.tokens(org.id)[0].name, token.name);
+
+    let doc = admin.get("/openapi.json").await.body;
+    let mut with_body = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let documented = op["responses"].get("415").is_some();
+            if op.get("requestBody").is_some() {
+                with_body += 1;
+                assert!(documented, "{method} {path}: 415");
+            } else {
+                assert!(!documented, "{method} {path} takes no body");
+            }
+        }
+    }
+    assert!(with_body >= 8, "{with_body}");
+}
