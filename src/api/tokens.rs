@@ -3,7 +3,7 @@ use super::http::{Body, OrgQuery, QueryParams, change_and_answer, json, secret_j
 use crate::auth::extract::{Manage, OrgScope, Reveal, View, object_id};
 use crate::db::models::Org;
 use crate::db::{orgs, tokens as token_rows};
-use crate::domain::policy::{OrgFacts, SubscriptionStatus};
+use crate::domain::policy::{OrgFacts, SubscriptionStatus, validate_token_name};
 use crate::domain::token::masked;
 use crate::error::{AppError, ErrorBody};
 use crate::service::tokens::{self as ops, Overview, TokenView};
@@ -128,7 +128,8 @@ pub struct TokenList {
 
 #[derive(Deserialize, Default, ToSchema)]
 pub struct AddRequest {
-    /// 1–10 characters; without it the token is called "Token N".
+    /// 1–10 characters, trimmed, unique within the org (R9), as for a rename; without it the
+    /// token is called "Token N".
     pub name: Option<String>,
 }
 
@@ -216,7 +217,14 @@ pub async fn add(
     let actor = scope.user.actor();
     let org_id = scope.org.id;
     let st = state.clone();
-    let name = body.or_default()?.name;
+    // A name that is given is held to R9 like a rename's, and before the limit (R4) so that a
+    // bad name at the limit hears what is wrong with it; only one left out gets the default.
+    // (`ops::add` also reads a blank name as "none given": the web form's empty field.)
+    let name = body
+        .or_default()?
+        .name
+        .map(|n| validate_token_name(&n).map_err(AppError::BadRequest))
+        .transpose()?;
     let ((_, value), object) = state
         .db(move |c| {
             change_and_answer(

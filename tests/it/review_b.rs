@@ -413,6 +413,76 @@ async fn an_empty_json_body_is_no_body_where_one_is_optional_and_said_to_be_miss
     .says("not valid JSON");
 }
 
+// --- 4. A name given on add is held to R9 ---------------------------------------------------
+
+#[actix_web::test]
+async fn a_blank_name_on_add_is_refused_like_a_rename_even_at_the_limit() {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    let admin = Api::as_user(&app, "alice", Role::OrgAdmin, &[org.id]).await;
+    let rename = admin
+        .json(Method::PUT, &tok(org.id, token.id, ""), json!({"name": ""}))
+        .await;
+    rename.refused(400, "BAD_REQUEST");
+
+    for name in ["", "   ", "eleven chars"] {
+        let r = admin
+            .json(Method::POST, &tokens_of(org.id), json!({ "name": name }))
+            .await;
+        r.refused(400, "BAD_REQUEST");
+        if name.trim().is_empty() {
+            assert_eq!(r.message(), rename.message());
+        }
+    }
+    assert_eq!(app.tokens(org.id).len(), 1);
+    assert_eq!(
+        success_rows(&app, "ADD_TOKEN"),
+        1,
+        "only the provisioned one"
+    );
+
+    // At the limit a bad name is still told what is wrong with it (400, not 409).
+    diesel::update(o::table.find(org.id))
+        .set(o::token_limit.eq(1))
+        .execute(&mut app.conn())
+        .unwrap();
+    admin
+        .json(Method::POST, &tokens_of(org.id), json!({ "name": " " }))
+        .await
+        .refused(400, "BAD_REQUEST");
+    admin
+        .json(Method::POST, &tokens_of(org.id), json!({ "name": "ok" }))
+        .await
+        .refused(409, "TOKEN_LIMIT_REACHED");
+    diesel::update(o::table.find(org.id))
+        .set(o::token_limit.eq(5))
+        .execute(&mut app.conn())
+        .unwrap();
+
+    // Left out, or null: the default name.
+    let r = admin
+        .json(Method::POST, &tokens_of(org.id), json!({ "name": null }))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["name"], "Token 2");
+    // A name that is given is stored as R9 trims it.
+    let r = admin
+        .json(
+            Method::POST,
+            &tokens_of(org.id),
+            json!({ "name": "  ci  " }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["name"], "ci");
+
+    // The page's form sends its empty field to mean "the default name", as it did.
+    let b = app.login_as("ada", Role::OrgAdmin, &[org.id]).await;
+    let res = b.post_form(&add_url(org.id), &[("name", "")]).await;
+    assert!(res.status().is_success() || res.status().is_redirection());
+    assert!(app.tokens(org.id).iter().any(|t| t.name == "Token 3"));
+}
+
 // --- 5. A compressed body is 415 ------------------------------------------------------------
 
 #[actix_web::test]
