@@ -519,3 +519,139 @@ async fn a_compressed_management_body_is_415_and_documented_on_every_operation_w
     }
     assert!(with_body >= 8, "{with_body}");
 }
+
+// --- 6 and 7. The Submission API -------------------------------------------------------------
+
+/// The database refusing connections (as `ops::Outage`): the gate still knows the tokens from
+/// memory, so a call gets as far as the writer, which cannot record it.
+struct Outage {
+    admin_url: String,
+    name: String,
+}
+
+impl Outage {
+    fn start(app: &TestApp) -> Outage {
+        let outage = Outage {
+            admin_url: maintenance_url(&app.db.url),
+            name: app.db.name.clone(),
+        };
+        let mut admin = PgConnection::establish(&outage.admin_url).unwrap();
+        for sql in [
+            format!(
+                "ALTER DATABASE {} WITH ALLOW_CONNECTIONS false",
+                outage.name
+            ),
+            format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}'",
+                outage.name
+            ),
+        ] {
+            diesel::sql_query(sql).execute(&mut admin).unwrap();
+        }
+        outage
+    }
+}
+
+impl Drop for Outage {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = PgConnection::establish(&self.admin_url) {
+            let _ = diesel::sql_query(format!(
+                "ALTER DATABASE {} WITH ALLOW_CONNECTIONS true",
+                self.name
+            ))
+            .execute(&mut admin);
+        }
+    }
+}
+
+#[actix_web::test]
+async fn a_submission_that_cannot_be_recorded_is_a_503_with_retry_after() {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    let value = app.value_of(org.id, token.id);
+
+    let outage = Outage::start(&app);
+    let res = reqwest::Client::new()
+        .post(format!("{}/zscsb/submit?force=1", app.addr))
+        .bearer_auth(value.expose())
+        .body("%PDF-1.7\nhello")
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let retry_after = res.headers().get(header::RETRY_AFTER).cloned();
+    let body: Value = res.json().await.unwrap();
+    drop(outage);
+
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["code"], 503);
+    assert_eq!(retry_after.unwrap(), "5");
+}
+
+#[actix_web::test]
+async fn a_submission_naming_its_token_twice_differently_is_refused_without_the_values() {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    let value = app.value_of(org.id, token.id);
+    let (_, other) = app.add_token(org.id, "other");
+    let client = reqwest::Client::new();
+    let submit = format!("{}/zscsb/submit", app.addr);
+    let bad = "sbx_bad_value_given_second";
+
+    let two_headers = client
+        .post(&submit)
+        .header(header::AUTHORIZATION, format!("Bearer {}", value.expose()))
+        .header(header::AUTHORIZATION, format!("Bearer {bad}"))
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    let bearer_and_query = client
+        .post(format!("{submit}?api_token={}", other.expose()))
+        .bearer_auth(value.expose())
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    let two_queries = client
+        .post(format!(
+            "{submit}?api_token={}&api_token={}",
+            value.expose(),
+            other.expose()
+        ))
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    for (what, res, words) in [
+        ("two headers", two_headers, "one, Authorization"),
+        ("bearer and query", bearer_and_query, "more than once"),
+        ("two queries", two_queries, "more than once"),
+    ] {
+        assert_eq!(res.status(), 400, "{what}");
+        let text = res.text().await.unwrap();
+        let body: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(body["code"], 400, "{what}");
+        let message = body["message"].as_str().unwrap();
+        assert!(message.contains(words), "{what}: {message}");
+        for v in [value.expose(), other.expose(), bad] {
+            assert!(!text.contains(v), "{what}: a value in {text}");
+        }
+    }
+    let recorded: i64 = s::table.count().get_result(&mut app.conn()).unwrap();
+    assert_eq!(recorded, 0);
+
+    // The same value both ways is one token, and accepted.
+    let same = client
+        .post(format!("{submit}?api_token={}&force=1", value.expose()))
+        .bearer_auth(value.expose())
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(same.status(), 200);
+    let logs = captured_logs();
+    for v in [value.expose(), other.expose(), bad] {
+        assert!(!logs.contains(v), "a token value in the logs");
+    }
+}
