@@ -23,6 +23,9 @@ pub enum AppError {
     PayloadTooLarge {
         limit: usize,
     },
+    /// A body in a form the portal does not read, such as a compressed one (RFC 9110
+    /// §15.5.16); the message says which form to send instead.
+    UnsupportedMediaType(String),
     CsrfRejected,
     Throttled {
         retry_after: u64,
@@ -54,6 +57,7 @@ impl AppError {
             AppError::NotFound => "NOT_FOUND",
             AppError::Conflict(_) => "CONFLICT",
             AppError::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
+            AppError::UnsupportedMediaType(_) => "UNSUPPORTED_MEDIA_TYPE",
             AppError::CsrfRejected => "CSRF_TOKEN_INVALID",
             AppError::Throttled { .. } => "TOO_MANY_REQUESTS",
             AppError::Unavailable => "SERVICE_UNAVAILABLE",
@@ -64,7 +68,10 @@ impl AppError {
     /// What a person reads. Server faults never show their cause.
     pub fn message(&self) -> String {
         match self {
-            AppError::BadRequest(m) | AppError::Forbidden(m) | AppError::Conflict(m) => m.clone(),
+            AppError::BadRequest(m)
+            | AppError::Forbidden(m)
+            | AppError::Conflict(m)
+            | AppError::UnsupportedMediaType(m) => m.clone(),
             AppError::Unauthorized => "Please log in.".into(),
             AppError::BadCredentials => crate::service::users::LoginFailure::BadCredentials.message(),
             AppError::Policy(r) => r.message(),
@@ -106,8 +113,8 @@ impl fmt::Display for AppError {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// e.g. `BAD_REQUEST`, `UNAUTHORIZED`, `FORBIDDEN`, `SUBSCRIPTION_EXPIRED`, `TOKEN_DISABLED`,
-    /// `NOT_FOUND`, `TOKEN_LIMIT_REACHED`, `CONFLICT`, `PAYLOAD_TOO_LARGE`, `TOO_MANY_REQUESTS`,
-    /// `SERVICE_UNAVAILABLE`
+    /// `NOT_FOUND`, `TOKEN_LIMIT_REACHED`, `CONFLICT`, `PAYLOAD_TOO_LARGE`,
+    /// `UNSUPPORTED_MEDIA_TYPE`, `TOO_MANY_REQUESTS`, `SERVICE_UNAVAILABLE`
     pub code: String,
     pub message: String,
 }
@@ -123,6 +130,7 @@ impl ResponseError for AppError {
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

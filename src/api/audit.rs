@@ -1,7 +1,7 @@
 //! `/auditLogs` (SPEC §7): org admins and viewers read their org's events, support every org's,
 //! with the audit log page's filters (action, user, dates; the org for support).
 use super::http::{PAGE_SIZE, QueryParams, json, offset_of, split_page};
-use crate::auth::extract::{Authorized, ViewAuditLog, object_id};
+use crate::auth::extract::{Authorized, ViewAuditLog, org_id_param};
 use crate::db::audit::{self, EventRow, Filter};
 use crate::error::{AppError, ErrorBody};
 use crate::state::AppState;
@@ -90,8 +90,9 @@ pub struct AuditPage {
     params(AuditQuery),
     responses(
         (status = 200, description = "Events, newest first", body = AuditPage),
-        (status = 400, description = "Malformed query, page 0, an unknown action, a malformed date, \
-            a range that ends before it starts, or a query parameter not listed here", body = ErrorBody),
+        (status = 400, description = "Malformed query, an orgId that is not an organization id, page 0, \
+            an unknown action, a malformed date, a range that ends before it starts, or a query \
+            parameter not listed here", body = ErrorBody),
         (status = 401, description = "Not logged in", body = ErrorBody),
         (status = 403, description = "The role may not read the audit log", body = ErrorBody),
         (status = 404, description = "Unknown organization, or one the caller may not see", body = ErrorBody),
@@ -105,7 +106,7 @@ pub async fn list(
 ) -> Result<HttpResponse, AppError> {
     let q = query.read()?;
     let user = &auth.user;
-    let wanted = q.org_id.as_deref().map(object_id).transpose()?;
+    let wanted = q.org_id.as_deref().map(org_id_param).transpose()?;
     let orgs: Option<Vec<Uuid>> = match wanted {
         Some(id) if user.may_see(id) => Some(vec![id]),
         Some(_) => return Err(AppError::NotFound),

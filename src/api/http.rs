@@ -7,6 +7,7 @@ use actix_web::error::{JsonPayloadError, PayloadError};
 use actix_web::http::{Method, StatusCode, header};
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
+use diesel::{Connection, PgConnection};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::future::Future;
@@ -150,15 +151,17 @@ impl<T> Body<T> {
     pub fn required(self) -> Result<T, AppError> {
         self.0?.ok_or_else(|| {
             AppError::BadRequest(
-                "Send a JSON body with the header Content-Type: application/json.".into(),
+                "This request needs a JSON body, and the body was empty: send a JSON object \
+                 with the header Content-Type: application/json."
+                    .into(),
             )
         })
     }
 }
 
 impl<T: Default> Body<T> {
-    /// For bodies whose fields are all optional: one left out altogether (`curl -X POST …`)
-    /// is the empty object.
+    /// For bodies whose fields are all optional: one left out altogether (`curl -X POST …`),
+    /// or sent empty, is the empty object.
     pub fn or_default(self) -> Result<T, AppError> {
         Ok(self.0?.unwrap_or_default())
     }
@@ -170,30 +173,38 @@ impl<T: DeserializeOwned + utoipa::PartialSchema + 'static> FromRequest for Body
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let headers = req.headers();
+        // Many clients send `Content-Type: application/json` on every request, bodiless ones
+        // included: an empty body is no body, whatever its headers say it would have been.
         let declared_empty = headers
             .get(header::CONTENT_LENGTH)
             .is_none_or(|v| v.as_bytes() == b"0")
             && !headers.contains_key(header::TRANSFER_ENCODING);
-        if declared_empty && !headers.contains_key(header::CONTENT_TYPE) {
+        if declared_empty {
             return Box::pin(async { Ok(Body(Ok(None))) });
         }
         // Request bodies are never decoded here (see Cargo.toml): say so rather than report
-        // the compressed bytes as malformed JSON.
+        // the compressed bytes as malformed JSON. 415 is RFC 9110's answer to a content coding
+        // the server does not take (§15.5.16).
         if headers
             .get(header::CONTENT_ENCODING)
             .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"))
         {
-            let refused = AppError::BadRequest(
+            let refused = AppError::UnsupportedMediaType(
                 "Send the JSON body uncompressed, without a Content-Encoding header.".into(),
             );
             return Box::pin(async move { Ok(Body(Err(refused))) });
         }
         let body = JsonBody::<serde_json::Value>::new(req, payload, None, true).limit(BODY_LIMIT);
         Box::pin(async move {
-            let read = body
-                .await
-                .map_err(json_error)
-                .and_then(super::input::body::<T>);
+            let read = match body.await {
+                // A chunked body that turned out empty: the same as one declared empty.
+                Err(JsonPayloadError::Deserialize(e))
+                    if e.is_eof() && e.line() == 1 && e.column() == 0 =>
+                {
+                    return Ok(Body(Ok(None)));
+                }
+                read => read.map_err(json_error).and_then(super::input::body::<T>),
+            };
             Ok(Body(read.map(Some)))
         })
     }
@@ -218,6 +229,26 @@ impl<P: DeserializeOwned + utoipa::IntoParams> FromRequest for QueryParams<P> {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         std::future::ready(Ok(QueryParams(super::input::query(req.query_string()))))
     }
+}
+
+/// A change and the answer that reports it, read in the change's transaction (diesel nests the
+/// change's own as a savepoint). Read afterwards, a read that failed would turn a committed
+/// change into a 5xx saying that nothing was changed, and a client that retried a regenerate
+/// would rotate the value again and lose the one it was given. So a failed read undoes the
+/// change. A refused change is committed as the change left it (with the audit row of the
+/// refused attempt, §7) and its refusal returned.
+pub fn change_and_answer<T, R>(
+    conn: &mut PgConnection,
+    change: impl FnOnce(&mut PgConnection) -> Result<T, AppError>,
+    answer: impl FnOnce(&mut PgConnection, &T) -> Result<R, AppError>,
+) -> Result<(T, R), AppError> {
+    conn.transaction::<_, AppError, _>(|c| match change(c) {
+        Ok(done) => {
+            let read = answer(c, &done)?;
+            Ok(Ok((done, read)))
+        }
+        Err(refused) => Ok(Err(refused)),
+    })?
 }
 
 pub fn json<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {

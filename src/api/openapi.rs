@@ -75,7 +75,8 @@ pub fn base() -> Document {
 /// rather than route by route, so that a new route cannot leave it out:
 /// - 400 for a query parameter the operation does not list (`http::QueryParams`);
 /// - 503 for a busy pool or an unreachable database (`AppError::Unavailable`,
-///   `error::session_store_faults`), with `Retry-After`.
+///   `error::session_store_faults`), with `Retry-After`;
+/// - 415 for a compressed body, on every operation that takes one (`http::Body`).
 pub fn add_common_responses(doc: &mut Document) {
     let error_body = || {
         ContentBuilder::new()
@@ -95,6 +96,13 @@ pub fn add_common_responses(doc: &mut Document) {
                 .description(Some("Seconds to wait before retrying"))
                 .build(),
         )
+        .build();
+    let compressed = ResponseBuilder::new()
+        .description(
+            "UNSUPPORTED_MEDIA_TYPE: the body has a Content-Encoding (such as gzip); send it \
+             uncompressed.",
+        )
+        .content("application/json", error_body())
         .build();
     let unlisted = ResponseBuilder::new()
         .description(format!("A {UNLISTED}"))
@@ -125,6 +133,11 @@ pub fn add_common_responses(doc: &mut Document) {
             responses
                 .entry("503".to_owned())
                 .or_insert_with(|| unavailable.clone().into());
+            if op.request_body.is_some() {
+                responses
+                    .entry("415".to_owned())
+                    .or_insert_with(|| compressed.clone().into());
+            }
         }
     }
 }

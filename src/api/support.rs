@@ -1,6 +1,8 @@
 //! `/support/…`: what support staff do (SPEC §4 last columns). Every handler takes
 //! `Authorized<ManageOrgs>` or `Authorized<DisableTokens>`, so only support reaches it.
-use super::http::{Body, NoQuery, PAGE_SIZE, QueryParams, json, offset_of, split_page};
+use super::http::{
+    Body, NoQuery, PAGE_SIZE, QueryParams, change_and_answer, json, offset_of, split_page,
+};
 use super::tokens::{Subscription, TokenObject, object_of};
 use crate::auth::extract::{Authorized, DisableTokens, ManageOrgs, object_id};
 use crate::db::orgs::{self, NewOrg};
@@ -12,6 +14,7 @@ use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, put, web};
 use chrono::{DateTime, Utc};
+use diesel::PgConnection;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -75,8 +78,10 @@ impl From<OrgSummary> for OrgObject {
     }
 }
 
-async fn org_object(state: &AppState, org_id: Uuid) -> Result<OrgObject, AppError> {
-    Ok(state.db(move |c| ops::summary(c, org_id)).await?.into())
+/// The org as listed; read in the transaction of the change that produced it
+/// (`http::change_and_answer`).
+fn org_object(conn: &mut PgConnection, org_id: Uuid) -> Result<OrgObject, AppError> {
+    Ok(ops::summary(conn, org_id)?.into())
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -174,7 +179,7 @@ pub async fn provision(
     let b = body.required()?;
     let actor = auth.user.actor();
     let st = state.clone();
-    let (org, _) = state
+    let (_, object) = state
         .db(move |c| {
             let new = NewOrg {
                 name: &b.name,
@@ -184,13 +189,14 @@ pub async fn provision(
                 daily_quota: b.daily_quota.unwrap_or(orgs::DEFAULT_DAILY_QUOTA),
                 abuse_threshold: b.abuse_threshold.unwrap_or(orgs::DEFAULT_ABUSE_THRESHOLD),
             };
-            provisioning::provision(c, &st.keys, &actor, &new)
+            change_and_answer(
+                c,
+                |c| provisioning::provision(c, &st.keys, &actor, &new),
+                |c, (org, _)| org_object(c, org.id),
+            )
         })
         .await?;
-    Ok(json(
-        StatusCode::CREATED,
-        &org_object(&state, org.id).await?,
-    ))
+    Ok(json(StatusCode::CREATED, &object))
 }
 
 /// A field that must be present but may be `null`.
@@ -239,10 +245,16 @@ pub async fn set_subscription(
     let actor = auth.user.actor();
     let expires_at = body.required()?.expires_at;
     let st = state.clone();
-    state
-        .db(move |c| ops::set_subscription(c, &st.keys, &actor, org_id, expires_at))
+    let (_, object) = state
+        .db(move |c| {
+            change_and_answer(
+                c,
+                |c| ops::set_subscription(c, &st.keys, &actor, org_id, expires_at),
+                |c, _| org_object(c, org_id),
+            )
+        })
         .await?;
-    Ok(json(StatusCode::OK, &org_object(&state, org_id).await?))
+    Ok(json(StatusCode::OK, &object))
 }
 
 /// At least one field. A field left out or null keeps its value; values equal to the current
@@ -289,10 +301,16 @@ pub async fn set_limits(
         daily_quota: b.daily_quota,
         abuse_threshold: b.abuse_threshold,
     };
-    state
-        .db(move |c| ops::set_limits(c, &actor, org_id, change))
+    let (_, object) = state
+        .db(move |c| {
+            change_and_answer(
+                c,
+                |c| ops::set_limits(c, &actor, org_id, change),
+                |c, _| org_object(c, org_id),
+            )
+        })
         .await?;
-    Ok(json(StatusCode::OK, &org_object(&state, org_id).await?))
+    Ok(json(StatusCode::OK, &object))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -328,10 +346,16 @@ pub async fn disable_org(
     let org_id = object_id(&id)?;
     let actor = auth.user.actor();
     let reason = body.required()?.reason;
-    state
-        .db(move |c| ops::disable_org_api(c, &actor, org_id, &reason))
+    let (_, object) = state
+        .db(move |c| {
+            change_and_answer(
+                c,
+                |c| ops::disable_org_api(c, &actor, org_id, &reason),
+                |c, _| org_object(c, org_id),
+            )
+        })
         .await?;
-    Ok(json(StatusCode::OK, &org_object(&state, org_id).await?))
+    Ok(json(StatusCode::OK, &object))
 }
 
 #[utoipa::path(
@@ -356,10 +380,16 @@ pub async fn enable_org(
     query.read()?;
     let org_id = object_id(&id)?;
     let actor = auth.user.actor();
-    state
-        .db(move |c| ops::enable_org_api(c, &actor, org_id))
+    let (_, object) = state
+        .db(move |c| {
+            change_and_answer(
+                c,
+                |c| ops::enable_org_api(c, &actor, org_id),
+                |c, _| org_object(c, org_id),
+            )
+        })
         .await?;
-    Ok(json(StatusCode::OK, &org_object(&state, org_id).await?))
+    Ok(json(StatusCode::OK, &object))
 }
 
 fn ids(path: &(String, String)) -> Result<(Uuid, Uuid), AppError> {
@@ -396,13 +426,16 @@ pub async fn disable_token(
     let (org_id, token_id) = ids(&path)?;
     let actor = auth.user.actor();
     let reason = body.required()?.reason;
-    state
-        .db(move |c| ops::disable_token(c, &actor, org_id, token_id, &reason))
+    let (_, object) = state
+        .db(move |c| {
+            change_and_answer(
+                c,
+                |c| ops::disable_token(c, &actor, org_id, token_id, &reason),
+                |c, _| object_of(c, org_id, token_id),
+            )
+        })
         .await?;
-    Ok(json(
-        StatusCode::OK,
-        &object_of(&state, org_id, token_id).await?,
-    ))
+    Ok(json(StatusCode::OK, &object))
 }
 
 #[utoipa::path(
@@ -430,13 +463,16 @@ pub async fn enable_token(
     query.read()?;
     let (org_id, token_id) = ids(&path)?;
     let actor = auth.user.actor();
-    state
-        .db(move |c| ops::enable_token(c, &actor, org_id, token_id))
+    let (_, object) = state
+        .db(move |c| {
+            change_and_answer(
+                c,
+                |c| ops::enable_token(c, &actor, org_id, token_id),
+                |c, _| object_of(c, org_id, token_id),
+            )
+        })
         .await?;
-    Ok(json(
-        StatusCode::OK,
-        &object_of(&state, org_id, token_id).await?,
-    ))
+    Ok(json(StatusCode::OK, &object))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -488,9 +524,11 @@ pub async fn create_user(
     // Read back rather than echoed: the request may name an org twice, which is one grant.
     let (user, mut org_ids) = state
         .db(move |c| {
-            let user = users::create(c, &actor, &b.username, &b.password, b.role, &b.org_ids)?;
-            let org_ids = crate::db::users::org_ids(c, user.id)?;
-            Ok((user, org_ids))
+            change_and_answer(
+                c,
+                |c| users::create(c, &actor, &b.username, &b.password, b.role, &b.org_ids),
+                |c, user| Ok(crate::db::users::org_ids(c, user.id)?),
+            )
         })
         .await?;
     org_ids.sort();

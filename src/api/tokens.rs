@@ -1,9 +1,9 @@
 //! `/sandboxApiTokens` and the quota report: the token page as JSON (R1, R3–R9, R11, R12).
-use super::http::{Body, OrgQuery, QueryParams, json, secret_json};
+use super::http::{Body, OrgQuery, QueryParams, change_and_answer, json, secret_json};
 use crate::auth::extract::{Manage, OrgScope, Reveal, View, object_id};
 use crate::db::models::Org;
 use crate::db::{orgs, tokens as token_rows};
-use crate::domain::policy::{OrgFacts, SubscriptionStatus};
+use crate::domain::policy::{OrgFacts, SubscriptionStatus, validate_token_name};
 use crate::domain::token::masked;
 use crate::error::{AppError, ErrorBody};
 use crate::service::tokens::{self as ops, Overview, TokenView};
@@ -11,6 +11,7 @@ use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, delete, get, post, put, web};
 use chrono::{DateTime, NaiveTime, Utc};
+use diesel::PgConnection;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -127,7 +128,8 @@ pub struct TokenList {
 
 #[derive(Deserialize, Default, ToSchema)]
 pub struct AddRequest {
-    /// 1–10 characters; without it the token is called "Token N".
+    /// 1–10 characters, trimmed, unique within the org (R9), as for a rename; without it the
+    /// token is called "Token N".
     pub name: Option<String>,
 }
 
@@ -141,13 +143,14 @@ async fn overview(state: &AppState, org_id: Uuid) -> Result<Overview, AppError> 
     state.db(move |c| ops::overview(c, org_id)).await
 }
 
-/// One token as listed, read after the change that produced it.
-pub async fn object_of(
-    state: &AppState,
+/// One token as listed; read in the transaction of the change that produced it
+/// (`http::change_and_answer`).
+pub fn object_of(
+    conn: &mut PgConnection,
     org_id: Uuid,
     token_id: Uuid,
 ) -> Result<TokenObject, AppError> {
-    let o = overview(state, org_id).await?;
+    let o = ops::overview(conn, org_id)?;
     o.tokens
         .iter()
         .find(|v| v.token.id == token_id)
@@ -214,11 +217,23 @@ pub async fn add(
     let actor = scope.user.actor();
     let org_id = scope.org.id;
     let st = state.clone();
-    let name = body.or_default()?.name;
-    let (token, value) = state
-        .db(move |c| ops::add(c, &st.keys, &actor, org_id, name.as_deref()))
+    // A name that is given is held to R9 like a rename's, and before the limit (R4) so that a
+    // bad name at the limit hears what is wrong with it; only one left out gets the default.
+    // (`ops::add` also reads a blank name as "none given": the web form's empty field.)
+    let name = body
+        .or_default()?
+        .name
+        .map(|n| validate_token_name(&n).map_err(AppError::BadRequest))
+        .transpose()?;
+    let ((_, value), object) = state
+        .db(move |c| {
+            change_and_answer(
+                c,
+                |c| ops::add(c, &st.keys, &actor, org_id, name.as_deref()),
+                |c, (token, _)| object_of(c, org_id, token.id),
+            )
+        })
         .await?;
-    let object = object_of(&state, org_id, token.id).await?;
     Ok(secret_json(
         StatusCode::CREATED,
         &TokenWithValue {
@@ -291,10 +306,16 @@ pub async fn rename(
     let actor = scope.user.actor();
     let org_id = scope.org.id;
     let name = body.required()?.name;
-    state
-        .db(move |c| ops::rename(c, &actor, org_id, id, &name))
+    let (_, object) = state
+        .db(move |c| {
+            change_and_answer(
+                c,
+                |c| ops::rename(c, &actor, org_id, id, &name),
+                |c, _| object_of(c, org_id, id),
+            )
+        })
         .await?;
-    Ok(json(StatusCode::OK, &object_of(&state, org_id, id).await?))
+    Ok(json(StatusCode::OK, &object))
 }
 
 #[utoipa::path(
@@ -321,10 +342,15 @@ pub async fn regenerate(
     let actor = scope.user.actor();
     let org_id = scope.org.id;
     let st = state.clone();
-    let (_, value) = state
-        .db(move |c| ops::regenerate(c, &st.keys, &actor, org_id, id))
+    let ((_, value), object) = state
+        .db(move |c| {
+            change_and_answer(
+                c,
+                |c| ops::regenerate(c, &st.keys, &actor, org_id, id),
+                |c, _| object_of(c, org_id, id),
+            )
+        })
         .await?;
-    let object = object_of(&state, org_id, id).await?;
     Ok(secret_json(
         StatusCode::OK,
         &TokenWithValue {

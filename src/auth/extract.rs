@@ -11,7 +11,6 @@ use actix_session::{Session, SessionExt};
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
 use chrono::Utc;
-use serde::Deserialize;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
@@ -49,6 +48,14 @@ impl CurrentUser {
 /// another org's, so a malformed id reveals nothing either.
 pub fn object_id(raw: &str) -> Result<Uuid, AppError> {
     Uuid::parse_str(raw.trim()).map_err(|_| AppError::NotFound)
+}
+
+/// `?orgId=` of the API. Unlike an id in the path, a malformed one is an input error the
+/// caller can fix, so it is a 400 naming the parameter (as the OpenAPI document says); a
+/// well-formed id the caller may not see is still the 404 of `object_id`.
+pub fn org_id_param(raw: &str) -> Result<Uuid, AppError> {
+    Uuid::parse_str(raw.trim())
+        .map_err(|_| AppError::BadRequest("orgId must be an organization id (a UUID).".into()))
 }
 
 pub fn client_ip(req: &HttpRequest) -> Option<String> {
@@ -228,10 +235,25 @@ pub struct OrgScope<P: Permission> {
     _permission: PhantomData<P>,
 }
 
-#[derive(Deserialize)]
-struct OrgParam {
-    #[serde(alias = "orgId")]
-    org: Option<String>,
+/// The org named in the query: `?org=` (pages) or `?orgId=` (the API), either accepted on both.
+/// Named more than once, it is refused by the name given: a request that names two orgs does
+/// not act on either.
+fn org_param(query: &str) -> Result<Option<String>, String> {
+    let mut named = url::form_urlencoded::parse(query.as_bytes())
+        .filter(|(k, _)| k == "org" || k == "orgId")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()));
+    let Some((first, value)) = named.next() else {
+        return Ok(None);
+    };
+    match named.next() {
+        None => Ok(Some(value)),
+        Some((second, _)) if second == first => Err(format!(
+            "{first} is given more than once: name one organization."
+        )),
+        Some((second, _)) => Err(format!(
+            "{first} and {second} are both given: name one organization, once."
+        )),
+    }
 }
 
 impl<P: Permission + 'static> FromRequest for OrgScope<P> {
@@ -247,21 +269,26 @@ impl<P: Permission + 'static> FromRequest for OrgScope<P> {
             // A caller whose role may not act is told that, not the input rules (§4); an org
             // they may not see stays a 404, whatever the role.
             let input_error = |message: &str| AppError::BadRequest(message.into());
-            let wanted = match web::Query::<OrgParam>::from_query(req.query_string()) {
-                Ok(q) => q.into_inner().org,
-                Err(_) if may_act => {
-                    return Err(input_error(
-                        "Name one organization with ?orgId= (or ?org= on a page).",
-                    ));
-                }
+            let api = req.path().starts_with("/api/");
+            let named = match org_param(req.query_string()) {
+                Ok(named) => named,
+                Err(message) if may_act => return Err(input_error(&message)),
                 Err(_) => return Err(denied(&req, &user, P::ACTION, None).await),
+            };
+            // On the API a malformed id is an input error (`org_id_param`); on a page `?org=`
+            // is the org switcher's link, and one that names nothing is a page not found.
+            let wanted = match named {
+                Some(raw) if api => match org_id_param(&raw) {
+                    Ok(id) => Some(id),
+                    Err(e) if may_act => return Err(e),
+                    Err(_) => return Err(denied(&req, &user, P::ACTION, None).await),
+                },
+                Some(raw) => Some(object_id(&raw)?),
+                None => None,
             };
             // A script of a user with several orgs must say which one; a page opens the first
             // and offers the others.
-            if wanted.is_none()
-                && req.path().starts_with("/api/")
-                && (user.role.sees_all_orgs() || user.org_ids.len() > 1)
-            {
+            if wanted.is_none() && api && (user.role.sees_all_orgs() || user.org_ids.len() > 1) {
                 if !may_act {
                     return Err(denied(&req, &user, P::ACTION, None).await);
                 }
@@ -328,16 +355,12 @@ async fn denied(
 async fn resolve_org(
     req: &HttpRequest,
     user: &CurrentUser,
-    wanted: Option<String>,
+    org_id: Option<Uuid>,
 ) -> Result<Org, AppError> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("AppState missing")))?
         .clone();
-    let org_id = match wanted {
-        Some(raw) => Some(object_id(&raw)?),
-        None => None,
-    };
     if let Some(id) = org_id
         && !user.may_see(id)
     {

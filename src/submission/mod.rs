@@ -66,6 +66,17 @@ fn unauthorized(message: &'static str, token_sent: bool) -> HttpResponse {
     res
 }
 
+/// 503: nothing was recorded, and the caller may try again; told when, as the management API
+/// tells it (`error::UNAVAILABLE_RETRY_AFTER`).
+fn unavailable(message: &'static str) -> HttpResponse {
+    let mut res = refuse(StatusCode::SERVICE_UNAVAILABLE, message);
+    res.headers_mut().insert(
+        header::RETRY_AFTER,
+        header::HeaderValue::from(crate::error::UNAVAILABLE_RETRY_AFTER),
+    );
+    res
+}
+
 /// R8, for an org whose subscription ended or was removed.
 const DISABLED: &str = "The API token is disabled. Contact support to re-enable it.";
 const NO_SUBSCRIPTION: &str =
@@ -83,19 +94,56 @@ struct Accepted {
     virus_type: Option<&'static str>,
 }
 
-/// The token as presented, from the Authorization header or the `api_token` query parameter.
-fn presented_token(req: &HttpRequest) -> Option<String> {
-    if let Some(auth) = req.headers().get(header::AUTHORIZATION)
-        && let Ok(v) = auth.to_str()
-        && let Some((scheme, token)) = v.split_once(' ')
-        // RFC 7235: the scheme is case-insensitive.
-        && scheme.eq_ignore_ascii_case("bearer")
-    {
-        return Some(token.trim().to_owned());
+/// A request that names its token in more than one way, so that which one it meant is a guess.
+/// The messages never repeat a value.
+#[derive(Debug, PartialEq, Eq)]
+enum Ambiguous {
+    /// More than one Authorization header.
+    Headers,
+    /// Bearer and `?api_token=`, or `?api_token=` twice, with different values.
+    Values,
+}
+
+impl Ambiguous {
+    fn message(&self) -> &'static str {
+        match self {
+            Ambiguous::Headers => {
+                "More than one Authorization header: send one, Authorization: Bearer <token>"
+            }
+            Ambiguous::Values => {
+                "The API token is given more than once, with different values: send one token, \
+                 preferably as Authorization: Bearer <token>"
+            }
+        }
     }
-    url::form_urlencoded::parse(req.query_string().as_bytes())
-        .find(|(k, _)| k == "api_token")
-        .map(|(_, v)| v.into_owned())
+}
+
+/// The token as presented, from the Authorization header or the `api_token` query parameter.
+/// The same value given both ways is that value; different ones are refused rather than one of
+/// them picked, since whichever was picked, the caller may have meant the other.
+fn presented_token(req: &HttpRequest) -> Result<Option<String>, Ambiguous> {
+    let mut headers = req.headers().get_all(header::AUTHORIZATION);
+    let header = headers.next();
+    if headers.next().is_some() {
+        return Err(Ambiguous::Headers);
+    }
+    let bearer = header
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        // RFC 7235: the scheme is case-insensitive.
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim().to_owned());
+    let mut presented = bearer;
+    for (_, value) in
+        url::form_urlencoded::parse(req.query_string().as_bytes()).filter(|(k, _)| k == "api_token")
+    {
+        match &presented {
+            Some(seen) if *seen != value => return Err(Ambiguous::Values),
+            Some(_) => {}
+            None => presented = Some(value.into_owned()),
+        }
+    }
+    Ok(presented)
 }
 
 async fn submit(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> HttpResponse {
@@ -220,8 +268,10 @@ async fn handle(
     endpoint: Endpoint,
 ) -> HttpResponse {
     // Refusals that need no database: missing, malformed (checksum), unknown, disabled, expired.
-    let Some(raw) = presented_token(&req) else {
-        return unauthorized("Missing API token", false);
+    let raw = match presented_token(&req) {
+        Ok(Some(raw)) => raw,
+        Ok(None) => return unauthorized("Missing API token", false),
+        Err(ambiguous) => return refuse(StatusCode::BAD_REQUEST, ambiguous.message()),
     };
     let Some(token) = TokenValue::parse(&raw) else {
         return unauthorized("Invalid API token", true);
@@ -294,12 +344,7 @@ async fn handle(
     } else {
         match web::block(move || inspect(&body, endpoint)).await {
             Ok(s) => s,
-            Err(_) => {
-                return refuse(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "The file could not be examined; try again",
-                );
-            }
+            Err(_) => return unavailable("The file could not be examined; try again"),
         }
     };
     let accepted = Accepted {
@@ -313,12 +358,8 @@ async fn handle(
     };
     match state.writer.record(digest, org_id, Some(submission)).await {
         Outcome::Accepted => HttpResponse::Ok().json(accepted),
-        outcome => refusal(outcome).unwrap_or_else(|| {
-            refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The submission could not be recorded; try again",
-            )
-        }),
+        outcome => refusal(outcome)
+            .unwrap_or_else(|| unavailable("The submission could not be recorded; try again")),
     }
 }
 
@@ -360,10 +401,7 @@ fn refusal(outcome: Outcome) -> Option<HttpResponse> {
             );
             res
         }
-        Outcome::Unavailable => refuse(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The submission could not be recorded; try again",
-        ),
+        Outcome::Unavailable => unavailable("The submission could not be recorded; try again"),
     })
 }
 

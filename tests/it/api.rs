@@ -490,10 +490,13 @@ async fn another_orgs_token_id_and_a_malformed_id_give_404() {
             mine.id
         ))
         .await,
-        api.get("/sandboxApiTokens?orgId=not-a-uuid").await,
     ] {
         res.refused(404, "NOT_FOUND");
     }
+    // A malformed ?orgId= is an input error, not an id (review_b).
+    api.get("/sandboxApiTokens?orgId=not-a-uuid")
+        .await
+        .refused(400, "BAD_REQUEST");
     assert_eq!(app.tokens(theirs.id)[0].name, their_token.name);
     assert_eq!(app.tokens(theirs.id).len(), 1);
 }
@@ -1446,9 +1449,9 @@ async fn r10_r8_refusals_name_the_real_reason() {
 }
 
 /// Request bodies are not decompressed (a small zstd or gzip body can inflate to gigabytes
-/// before any limit applies): a compressed JSON body gets a 400 that says to send it plain.
+/// before any limit applies): a compressed JSON body gets a 415 that says to send it plain.
 #[actix_web::test]
-async fn a_compressed_json_body_is_refused_with_a_clear_400() {
+async fn a_compressed_json_body_is_refused_with_a_clear_415() {
     use std::io::Write;
     let app = TestApp::spawn().await;
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -1462,7 +1465,7 @@ async fn a_compressed_json_body_is_refused_with_a_clear_400() {
             .body(gz.finish().unwrap()),
     )
     .await;
-    answer.refused(400, "BAD_REQUEST");
+    answer.refused(415, "UNSUPPORTED_MEDIA_TYPE");
     assert!(
         answer.body["message"]
             .as_str()

@@ -1,5 +1,5 @@
-//! Review A: names that could pass for the system's or read backwards in the audit trail, and
-//! limit changes that change nothing.
+//! Input rules: names that could pass for the system's or read backwards in the audit trail,
+//! and limit changes that change nothing.
 use crate::cli::cli;
 use crate::helpers::*;
 use diesel::prelude::*;
