@@ -296,7 +296,21 @@ impl<P: Permission + 'static> FromRequest for OrgScope<P> {
                     "You can see several organizations: name one with ?orgId=.",
                 ));
             }
+            let several = user.role.sees_all_orgs() || user.org_ids.len() > 1;
+            let last: Option<Uuid> = if several && !api {
+                session.get(keys::LAST_ORG).ok().flatten()
+            } else {
+                None
+            };
+            // A page without ?org= opens the org last chosen, when it may still be seen.
+            let wanted = wanted.or(last.filter(|id| user.may_see(*id)));
             let org = resolve_org(&req, &user, wanted).await?;
+            if several && !api && last != Some(org.id) {
+                // Written only on a change: every write is a session store update.
+                if let Err(e) = session.insert(keys::LAST_ORG, org.id) {
+                    tracing::warn!(error = %e, "could not remember the chosen organization");
+                }
+            }
             if !may_act {
                 return Err(denied(&req, &user, P::ACTION, Some(org.id)).await);
             }

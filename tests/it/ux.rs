@@ -510,3 +510,36 @@ async fn an_unchanged_rename_is_not_a_change_and_a_taken_name_names_its_holder()
     assert_eq!(res.status(), 409);
     assert!(res.text().await.unwrap().contains("&#34;Prod&#34;"));
 }
+
+/// A partner (or support) who picked an org keeps it: a link that names none, like the main
+/// navigation's, opens the org last chosen rather than the first by name, as long as it may
+/// still be seen.
+#[actix_web::test]
+async fn the_token_page_reopens_the_org_last_chosen() {
+    let app = TestApp::spawn().await;
+    let (acme, _) = app.org("Acme");
+    let (globex, _) = app.org("Globex");
+    let p = app
+        .login_as("pat", Role::PartnerViewer, &[acme.id, globex.id])
+        .await;
+    let shown = |page: &str| {
+        page.split("<p class=\"org-name\">")
+            .nth(1)
+            .and_then(|s| s.split(' ').next())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(
+        shown(&p.text(PAGE).await),
+        "Acme",
+        "the first by name at first"
+    );
+    assert_eq!(shown(&p.text(&page_of(globex.id)).await), "Globex");
+    assert_eq!(shown(&p.text(PAGE).await), "Globex", "the one chosen");
+    assert_eq!(shown(&p.text(&page_of(acme.id)).await), "Acme");
+    assert_eq!(shown(&p.text(PAGE).await), "Acme");
+
+    let s = app.login_as_support("sam").await;
+    assert_eq!(shown(&s.text(&page_of(globex.id)).await), "Globex");
+    assert_eq!(shown(&s.text(PAGE).await), "Globex");
+}
