@@ -147,11 +147,14 @@ pub struct ProvisionRequest {
     /// A time in the future, before the year 10000; without it the org has no Sandbox
     /// subscription (and no first token, R2).
     pub subscription_expires_at: Option<DateTime<Utc>>,
-    /// Default 5.
+    /// 1–100 (`service::orgs::TOKEN_LIMIT_MAX`); default 5.
+    #[schema(minimum = 1, maximum = 100)]
     pub token_limit: Option<i32>,
     /// Default 100.
+    #[schema(minimum = 0)]
     pub daily_quota: Option<i32>,
     /// Default 1000.
+    #[schema(minimum = 0)]
     pub abuse_threshold: Option<i32>,
 }
 
@@ -262,11 +265,14 @@ pub async fn set_subscription(
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LimitsRequest {
-    /// 1–100; a field left out keeps its value.
+    /// 1–100 (`service::orgs::TOKEN_LIMIT_MAX`); a field left out keeps its value.
+    #[schema(minimum = 1, maximum = 100)]
     pub token_limit: Option<i32>,
     /// Submissions per UTC day (R11).
+    #[schema(minimum = 0)]
     pub daily_quota: Option<i32>,
     /// API calls per UTC day before the org's access is disabled (R10).
+    #[schema(minimum = 0)]
     pub abuse_threshold: Option<i32>,
 }
 

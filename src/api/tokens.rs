@@ -130,12 +130,14 @@ pub struct TokenList {
 pub struct AddRequest {
     /// 1–10 characters, trimmed, unique within the org (R9), as for a rename; without it the
     /// token is called "Token N".
+    #[schema(min_length = 1, max_length = 10)]
     pub name: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct RenameRequest {
     /// 1–10 characters, trimmed, unique within the org (R9).
+    #[schema(min_length = 1, max_length = 10)]
     pub name: String,
 }
 

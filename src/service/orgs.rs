@@ -95,16 +95,19 @@ pub(crate) fn cloud_name(raw: &str) -> Result<String, AppError> {
     Ok(cloud)
 }
 
+/// The most tokens support may allow an org (R4's limit is 5 by default).
+pub const TOKEN_LIMIT_MAX: i32 = 100;
+
 /// The bounds of an org's limits, the same at provisioning and when support changes them.
 pub fn validate_limits(
     token_limit: i32,
     daily_quota: i32,
     abuse_threshold: i32,
 ) -> Result<(), AppError> {
-    if !(1..=100).contains(&token_limit) {
-        return Err(AppError::BadRequest(
-            "The token limit must be between 1 and 100.".into(),
-        ));
+    if !(1..=TOKEN_LIMIT_MAX).contains(&token_limit) {
+        return Err(AppError::BadRequest(format!(
+            "The token limit must be between 1 and {TOKEN_LIMIT_MAX}."
+        )));
     }
     if daily_quota < 0 || abuse_threshold < 0 {
         return Err(AppError::BadRequest(

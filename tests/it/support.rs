@@ -961,3 +961,55 @@ async fn org_search_and_unique_names_fold_the_case_of_non_ascii_letters_too() {
         .await;
     assert_eq!(status, 409, "{body}");
 }
+
+/// The OpenAPI document gives the bounds the server enforces (R4's limit, R10/R11's counts,
+/// R9's names), and the server keeps to them at each edge.
+#[actix_web::test]
+async fn the_documented_bounds_are_the_enforced_ones() {
+    use sandbox_portal::service::orgs::TOKEN_LIMIT_MAX;
+    let app = TestApp::spawn().await;
+    let api = SupportApi::login(&app, "sue").await;
+    let (_, doc) = api.call(Method::GET, "/openapi.json", None).await;
+    let schemas = &doc["components"]["schemas"];
+    for request in ["ProvisionRequest", "LimitsRequest"] {
+        let fields = &schemas[request]["properties"];
+        assert_eq!(fields["tokenLimit"]["minimum"], 1, "{request}: {fields}");
+        assert_eq!(
+            fields["tokenLimit"]["maximum"], TOKEN_LIMIT_MAX,
+            "{request}"
+        );
+        assert_eq!(fields["dailyQuota"]["minimum"], 0, "{request}");
+        assert_eq!(fields["abuseThreshold"]["minimum"], 0, "{request}");
+    }
+    for request in ["AddRequest", "RenameRequest"] {
+        let name = &schemas[request]["properties"]["name"];
+        assert_eq!(name["minLength"], 1, "{request}: {name}");
+        assert_eq!(name["maxLength"], 10, "{request}");
+    }
+
+    for (limit, status) in [
+        (0, 400),
+        (1, 201),
+        (TOKEN_LIMIT_MAX, 201),
+        (TOKEN_LIMIT_MAX + 1, 400),
+    ] {
+        let (got, body) = api
+            .call(
+                Method::POST,
+                "/support/orgs",
+                Some(json!({ "name": format!("Limit {limit}"), "tokenLimit": limit })),
+            )
+            .await;
+        assert_eq!(got, status, "tokenLimit {limit}: {body}");
+    }
+    for (field, value, status) in [("dailyQuota", -1, 400), ("abuseThreshold", 0, 201)] {
+        let (got, body) = api
+            .call(
+                Method::POST,
+                "/support/orgs",
+                Some(json!({ "name": format!("{field} {value}"), field: value })),
+            )
+            .await;
+        assert_eq!(got, status, "{field} {value}: {body}");
+    }
+}
