@@ -116,10 +116,12 @@ fn json_error(e: JsonPayloadError) -> AppError {
             "Send a JSON body with the header Content-Type: application/json.".into(),
         ),
         JsonPayloadError::Deserialize(e) if e.is_syntax() || e.is_eof() => super::input::syntax(&e),
-        JsonPayloadError::Deserialize(e) => AppError::BadRequest(format!(
-            "Invalid JSON body: {}",
-            without_value(&e.to_string())
-        )),
+        JsonPayloadError::Deserialize(e) => super::input::repeated_key(&e).unwrap_or_else(|| {
+            AppError::BadRequest(format!(
+                "Invalid JSON body: {}",
+                without_value(&e.to_string())
+            ))
+        }),
         other => AppError::BadRequest(format!("Could not read the request body: {other}")),
     }
 }
@@ -194,7 +196,8 @@ impl<T: DeserializeOwned + utoipa::PartialSchema + 'static> FromRequest for Body
             );
             return Box::pin(async move { Ok(Body(Err(refused))) });
         }
-        let body = JsonBody::<serde_json::Value>::new(req, payload, None, true).limit(BODY_LIMIT);
+        let body =
+            JsonBody::<super::input::StrictJson>::new(req, payload, None, true).limit(BODY_LIMIT);
         Box::pin(async move {
             let read = match body.await {
                 // A chunked body that turned out empty: the same as one declared empty.
@@ -203,7 +206,9 @@ impl<T: DeserializeOwned + utoipa::PartialSchema + 'static> FromRequest for Body
                 {
                     return Ok(Body(Ok(None)));
                 }
-                read => read.map_err(json_error).and_then(super::input::body::<T>),
+                read => read
+                    .map_err(json_error)
+                    .and_then(|json| super::input::body::<T>(json.0)),
             };
             Ok(Body(read.map(Some)))
         })

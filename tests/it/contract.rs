@@ -540,3 +540,43 @@ fn a_missing_option_s_usage_line_does_not_list_options_taken_from_the_environmen
     }
     assert!(!data.exists(), "nothing ran");
 }
+
+/// A body that names a field twice is refused, whichever copy a proxy in front would have
+/// read: it never acts on the last one silently. Nested objects are checked too.
+#[actix_web::test]
+async fn a_body_that_names_a_field_twice_is_refused_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let (org, token) = app.org("Acme");
+    let admin = Script::as_user(&app, "alice", Role::OrgAdmin, &[org.id]).await;
+    let rename = format!("/sandboxApiTokens/{}?orgId={}", token.id, org.id);
+
+    let twice = admin
+        .raw(Method::PUT, &rename, Some(r#"{"name":"a","name":"b"}"#))
+        .await;
+    twice.bad_request(r#""name" is given more than once"#);
+    assert_eq!(app.tokens(org.id)[0].name, token.name, "not renamed");
+
+    let login = Script::new(&app)
+        .raw(
+            Method::POST,
+            "/authenticatedSession",
+            Some(&format!(
+                r#"{{"username":"mallory","username":"alice","password":"{PASSWORD}"}}"#
+            )),
+        )
+        .await;
+    login.bad_request(r#""username" is given more than once"#);
+    let nested = admin
+        .raw(
+            Method::PUT,
+            &rename,
+            Some(r#"{"name":"c","extra":{"k":1,"k":2}}"#),
+        )
+        .await;
+    nested.bad_request(r#""k" is given more than once"#);
+    // Once each is fine.
+    admin
+        .raw(Method::PUT, &rename, Some(r#"{"name":"b"}"#))
+        .await;
+    assert_eq!(app.tokens(org.id)[0].name, "b");
+}
