@@ -549,3 +549,52 @@ async fn browser_a_link_from_another_site_keeps_the_session() {
     chrome.goto(&page_of(org.id)).await;
     assert!(chrome.exists(&row(token.id)).await);
 }
+
+/// R7 on a page left open: support disables the token meanwhile. Clicking Regenerate does not
+/// open a dead-end dialog: the table, the Add area and the banners update to the token's real
+/// state, and the reason is announced.
+#[actix_web::test]
+async fn browser_a_disable_made_elsewhere_shows_when_an_action_is_refused() {
+    let Some((app, chrome, org, token)) = admin_of_acme().await else {
+        return;
+    };
+    assert!(chrome.exists("#new-token-name").await);
+    assert!(!chrome.exists("#banners .banner").await);
+    sandbox_portal::service::support::disable_token(
+        &mut app.conn(),
+        &sandbox_portal::db::audit::Actor::cli(),
+        org.id,
+        token.id,
+        "terms violation",
+    )
+    .unwrap();
+
+    chrome
+        .click(&format!(
+            "{} button[aria-label^='Regenerate token']",
+            row(token.id)
+        ))
+        .await;
+    chrome.wait_for("#banners .banner-danger").await;
+    flash_says(&chrome, "disabled").await;
+    assert!(!chrome.exists("dialog.modal").await, "no dead-end dialog");
+    assert!(!chrome.exists("#new-token-name").await, "Add is gone (R7)");
+    assert!(
+        !chrome
+            .exists(&format!(
+                "{} button[aria-label^='Regenerate token']",
+                row(token.id)
+            ))
+            .await
+    );
+    let status = chrome
+        .text(&format!("{} td:nth-child(3)", row(token.id)))
+        .await;
+    assert!(status.contains("Disabled"), "{status}");
+    assert_eq!(
+        app.tokens(org.id)[0].value_hint,
+        token.value_hint,
+        "nothing changed"
+    );
+    chrome.close().await;
+}

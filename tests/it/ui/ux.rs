@@ -305,3 +305,51 @@ async fn browser_audit_filter_labels_stay_with_their_fields() {
     }
     chrome.close().await;
 }
+
+/// Support console with JavaScript: a reason of spaces is refused beside its own field, which is
+/// marked invalid and gets the focus back, as without JavaScript; the other rows are untouched.
+#[actix_web::test]
+async fn browser_a_refused_disable_reason_comes_back_at_its_field() {
+    let Some((app, chrome)) = app_and_chrome().await else {
+        return;
+    };
+    let (org, token) = app.org("Acme");
+    let (second, _) = app.add_token(org.id, "second");
+    login_new(&app, &chrome, "sam", Role::Support, &[]).await;
+    chrome.goto(&format!("/support/orgs/{}", org.id)).await;
+
+    let field = format!("#reason-{}", second.id);
+    chrome.fill(&field, "   ").await;
+    chrome
+        .click(&format!(
+            "button[aria-label={}]",
+            js_str("Disable token second")
+        ))
+        .await;
+    chrome
+        .wait_until(
+            "the field marked invalid",
+            &format!(
+                "document.querySelector({})?.getAttribute('aria-invalid') === 'true'",
+                js_str(&field)
+            ),
+        )
+        .await;
+    let error = chrome.text(&format!("#reason-error-{}", second.id)).await;
+    assert!(error.contains("Give a reason"), "{error}");
+    chrome
+        .wait_until(
+            "focus on the field",
+            &format!("document.activeElement?.id === {}", js_str(&field[1..])),
+        )
+        .await;
+    let other_untouched: bool = chrome
+        .eval(&format!(
+            "document.querySelector({}).getAttribute('aria-invalid') === null",
+            js_str(&format!("#reason-{}", token.id))
+        ))
+        .await;
+    assert!(other_untouched);
+    assert!(app.tokens(org.id).iter().all(|t| t.disabled_at.is_none()));
+    chrome.close().await;
+}
