@@ -7,7 +7,6 @@ use actix_web::error::{JsonPayloadError, PayloadError};
 use actix_web::http::{Method, StatusCode, header};
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
-use diesel::{Connection, PgConnection};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::future::Future;
@@ -234,26 +233,6 @@ impl<P: DeserializeOwned + utoipa::IntoParams> FromRequest for QueryParams<P> {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         std::future::ready(Ok(QueryParams(super::input::query(req.query_string()))))
     }
-}
-
-/// A change and the answer that reports it, read in the change's transaction (diesel nests the
-/// change's own as a savepoint). Read afterwards, a read that failed would turn a committed
-/// change into a 5xx saying that nothing was changed, and a client that retried a regenerate
-/// would rotate the value again and lose the one it was given. So a failed read undoes the
-/// change. A refused change is committed as the change left it (with the audit row of the
-/// refused attempt, §7) and its refusal returned.
-pub fn change_and_answer<T, R>(
-    conn: &mut PgConnection,
-    change: impl FnOnce(&mut PgConnection) -> Result<T, AppError>,
-    answer: impl FnOnce(&mut PgConnection, &T) -> Result<R, AppError>,
-) -> Result<(T, R), AppError> {
-    conn.transaction::<_, AppError, _>(|c| match change(c) {
-        Ok(done) => {
-            let read = answer(c, &done)?;
-            Ok(Ok((done, read)))
-        }
-        Err(refused) => Ok(Err(refused)),
-    })?
 }
 
 pub fn json<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {

@@ -1,13 +1,12 @@
 //! `/support/…`: what support staff do (SPEC §4 last columns). Every handler takes
 //! `Authorized<ManageOrgs>` or `Authorized<DisableTokens>`, so only support reaches it.
-use super::http::{
-    Body, NoQuery, PAGE_SIZE, QueryParams, change_and_answer, json, offset_of, split_page,
-};
+use super::http::{Body, NoQuery, PAGE_SIZE, QueryParams, json, offset_of, split_page};
 use super::tokens::{Subscription, TokenObject, object_of};
 use crate::auth::extract::{Authorized, DisableTokens, ManageOrgs, object_id};
 use crate::db::orgs::{self, NewOrg};
 use crate::domain::role::Role;
 use crate::error::{AppError, ErrorBody};
+use crate::service::change_and_answer;
 use crate::service::support::{self as ops, LimitsChange, OrgSummary};
 use crate::service::{orgs as provisioning, users};
 use crate::state::AppState;
@@ -79,7 +78,7 @@ impl From<OrgSummary> for OrgObject {
 }
 
 /// The org as listed; read in the transaction of the change that produced it
-/// (`http::change_and_answer`).
+/// (`service::change_and_answer`).
 fn org_object(conn: &mut PgConnection, org_id: Uuid) -> Result<OrgObject, AppError> {
     Ok(ops::summary(conn, org_id)?.into())
 }

@@ -1,11 +1,12 @@
 //! `/sandboxApiTokens` and the quota report: the token page as JSON (R1, R3–R9, R11, R12).
-use super::http::{Body, OrgQuery, QueryParams, change_and_answer, json, secret_json};
+use super::http::{Body, OrgQuery, QueryParams, json, secret_json};
 use crate::auth::extract::{Manage, OrgScope, Reveal, View, object_id};
 use crate::db::models::Org;
 use crate::db::{orgs, tokens as token_rows};
 use crate::domain::policy::{OrgFacts, SubscriptionStatus, validate_token_name};
 use crate::domain::token::masked;
 use crate::error::{AppError, ErrorBody};
+use crate::service::change_and_answer;
 use crate::service::tokens::{self as ops, Overview, TokenView};
 use crate::state::AppState;
 use actix_web::http::StatusCode;
@@ -146,7 +147,7 @@ async fn overview(state: &AppState, org_id: Uuid) -> Result<Overview, AppError> 
 }
 
 /// One token as listed; read in the transaction of the change that produced it
-/// (`http::change_and_answer`).
+/// (`service::change_and_answer`).
 pub fn object_of(
     conn: &mut PgConnection,
     org_id: Uuid,

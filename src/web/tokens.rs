@@ -9,6 +9,7 @@ use crate::domain::policy::{OrgFacts, SubscriptionStatus};
 use crate::domain::role::{Action, Role};
 use crate::domain::token::{TokenValue, masked};
 use crate::error::{AppError, flash_html, is_htmx};
+use crate::service::change_and_answer;
 use crate::service::tokens::{self as ops, TokenView};
 use crate::state::AppState;
 use actix_session::SessionExt;
@@ -16,6 +17,7 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use chrono::Utc;
+use diesel::PgConnection;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -198,39 +200,56 @@ struct Loaded {
 const SWITCHER_ORGS: usize = 200;
 
 async fn load<P: Permission>(state: &AppState, scope: &OrgScope<P>) -> Result<Loaded, AppError> {
-    let org_id = scope.org.id;
-    let granted = scope.user.org_ids.clone();
-    let sees_all = scope.user.role.sees_all_orgs();
-    state
-        .db(move |c| {
-            let ops::Overview { org, facts, tokens } = ops::overview(c, org_id)?;
-            let (choices, orgs_more) = if sees_all {
-                // One more than is listed, to know whether there are more.
-                let mut first = orgs::page_after(c, None, None, SWITCHER_ORGS as i64 + 1)?;
-                let more = first.len() > SWITCHER_ORGS;
-                first.truncate(SWITCHER_ORGS);
-                (first, more)
-            } else {
-                (orgs::by_ids(c, &granted)?, false)
-            };
-            let mut choices: Vec<(Uuid, String)> =
-                choices.into_iter().map(|o| (o.id, o.name)).collect();
-            // Else the select would show another org as the one chosen. Not among the first by
-            // (name, id), it sorts after all of them: the end keeps the order.
-            if !choices.iter().any(|(id, _)| *id == org.id) {
-                choices.push((org.id, org.name.clone()));
-            }
-            let usage = orgs::usage_on(c, org_id, chrono::Utc::now().date_naive())?;
-            Ok(Loaded {
-                org,
-                facts,
-                tokens,
-                orgs: choices,
-                orgs_more,
-                usage,
-            })
+    let reader = Reader::of(scope);
+    state.db(move |c| reader.load(c)).await
+}
+
+/// What `load` needs of the scope, to read the page on a connection of its own (in the
+/// transaction of a change, see `service::change_and_answer`).
+struct Reader {
+    org_id: Uuid,
+    granted: Vec<Uuid>,
+    sees_all: bool,
+}
+
+impl Reader {
+    fn of<P: Permission>(scope: &OrgScope<P>) -> Reader {
+        Reader {
+            org_id: scope.org.id,
+            granted: scope.user.org_ids.clone(),
+            sees_all: scope.user.role.sees_all_orgs(),
+        }
+    }
+
+    fn load(&self, c: &mut PgConnection) -> Result<Loaded, AppError> {
+        let org_id = self.org_id;
+        let ops::Overview { org, facts, tokens } = ops::overview(c, org_id)?;
+        let (choices, orgs_more) = if self.sees_all {
+            // One more than is listed, to know whether there are more.
+            let mut first = orgs::page_after(c, None, None, SWITCHER_ORGS as i64 + 1)?;
+            let more = first.len() > SWITCHER_ORGS;
+            first.truncate(SWITCHER_ORGS);
+            (first, more)
+        } else {
+            (orgs::by_ids(c, &self.granted)?, false)
+        };
+        let mut choices: Vec<(Uuid, String)> =
+            choices.into_iter().map(|o| (o.id, o.name)).collect();
+        // Else the select would show another org as the one chosen. Not among the first by
+        // (name, id), it sorts after all of them: the end keeps the order.
+        if !choices.iter().any(|(id, _)| *id == org.id) {
+            choices.push((org.id, org.name.clone()));
+        }
+        let usage = orgs::usage_on(c, org_id, chrono::Utc::now().date_naive())?;
+        Ok(Loaded {
+            org,
+            facts,
+            tokens,
+            orgs: choices,
+            orgs_more,
+            usage,
         })
-        .await
+    }
 }
 
 fn ctx<P: Permission>(scope: &OrgScope<P>) -> Ctx {
@@ -681,11 +700,20 @@ async fn add(
     let st = state.clone();
     let name = form.into_inner().name;
     let typed = name.clone();
-    let added = state
-        .db(move |c| ops::add(c, &st.keys, &actor, org_id, name.as_deref()))
-        .await;
     let htmx = is_htmx(&req);
-    let (token, value) = match added {
+    // With htmx the new value is shown only in this answer: the page is read in the add's
+    // transaction, so a failed read cannot leave a token whose value nobody saw.
+    let reader = htmx.then(|| Reader::of(&scope));
+    let added = state
+        .db(move |c| {
+            change_and_answer(
+                c,
+                |c| ops::add(c, &st.keys, &actor, org_id, name.as_deref()),
+                |c, _| reader.as_ref().map(|r| r.load(c)).transpose(),
+            )
+        })
+        .await;
+    let ((token, value), loaded) = match added {
         Ok(added) => added,
         // A refused name: the form again with the name as typed and the reason next to it.
         Err(e @ (AppError::BadRequest(_) | AppError::Conflict(_))) => {
@@ -705,11 +733,10 @@ async fn add(
         // Refused whatever the name (the limit, a disable, the subscription).
         Err(e) => return refused(&req, &state, &scope, e).await,
     };
-    if !htmx {
+    let Some(loaded) = loaded else {
         let message = format!("Token \"{}\" added.", token.name);
         return Ok(see_value_once(&req, &page_url(&scope), token.id, message));
-    }
-    let loaded = load(&state, &scope).await?;
+    };
     // The new value is shown once, as after a regenerate, so that it can be put to use at once
     // (the help page: "the new API token displayed").
     let rs = RowState {
@@ -906,8 +933,16 @@ async fn regenerate(
     let actor = scope.user.actor();
     let org_id = scope.org.id;
     let st = state.clone();
-    let (token, value) = match state
-        .db(move |c| ops::regenerate(c, &st.keys, &actor, org_id, id))
+    // As for add: with htmx the new value is only in this answer, read in the same transaction.
+    let reader = is_htmx(&req).then(|| Reader::of(&scope));
+    let ((token, value), loaded) = match state
+        .db(move |c| {
+            change_and_answer(
+                c,
+                |c| ops::regenerate(c, &st.keys, &actor, org_id, id),
+                |c, _| reader.as_ref().map(|r| r.load(c)).transpose(),
+            )
+        })
         .await
     {
         Ok(done) => done,
@@ -917,10 +952,9 @@ async fn regenerate(
         "Token \"{}\" regenerated. The previous value no longer works.",
         token.name
     );
-    if !is_htmx(&req) {
+    let Some(loaded) = loaded else {
         return Ok(see_value_once(&req, &page_url(&scope), id, message));
-    }
-    let loaded = load(&state, &scope).await?;
+    };
     // The new value is shown once, so it can be put where the old one was used.
     let rs = RowState {
         revealed: Some((id, value)),

@@ -175,6 +175,48 @@ impl Drop for UsageTableHeld {
     }
 }
 
+/// The token page with htmx shows a new value only in the answer to the add or regenerate:
+/// when that answer cannot be read, the change is undone too, so no value is lost unseen (the
+/// old one revoked, the new one never shown).
+#[actix_web::test]
+async fn on_the_page_an_add_or_regenerate_whose_answer_cannot_be_read_is_undone() {
+    let app = app_with_lock_timeout().await;
+    let (org, token) = app.org("Acme");
+    let value = app.value_of(org.id, token.id);
+    let b = app.login_as("alice", Role::OrgAdmin, &[org.id]).await;
+
+    let held = UsageTableHeld::take(&app);
+    let added = b.hx_post(&add_url(org.id), &[("name", "ci")]).await;
+    let regenerated = b
+        .hx_post(&token_url(org.id, token.id, "regenerate"), &[])
+        .await;
+    drop(held);
+    for (what, res) in [("add", added), ("regenerate", regenerated)] {
+        assert!(res.status().as_u16() >= 500, "{what}: {}", res.status());
+        let body = res.text().await.unwrap();
+        assert!(!body.contains("token-value"), "{what}: no value shown: {body}");
+    }
+    assert_eq!(app.tokens(org.id).len(), 1, "the add was undone");
+    assert_eq!(app.value_of(org.id, token.id), value, "the old value still works");
+
+    // With the table free, both work and show the new value.
+    let added = b.hx_post(&add_url(org.id), &[("name", "ci")]).await;
+    assert_eq!(added.status(), 201);
+    let regenerated = b
+        .hx_post(&token_url(org.id, token.id, "regenerate"), &[])
+        .await;
+    assert_eq!(regenerated.status(), 200);
+    let new_value = app.value_of(org.id, token.id);
+    assert_ne!(new_value, value);
+    assert!(
+        regenerated
+            .text()
+            .await
+            .unwrap()
+            .contains(new_value.expose())
+    );
+}
+
 #[actix_web::test]
 async fn a_token_change_whose_answer_cannot_be_read_is_undone_so_a_retry_is_safe() {
     let app = app_with_lock_timeout().await;
