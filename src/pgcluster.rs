@@ -511,6 +511,10 @@ fn init_data_dir(bins: &Binaries, as_root: bool, dir: &Path, data: &Path) -> Res
     // Unicode and keeps C's byte-order collation. Without that locale the cluster still works,
     // folding ASCII only.
     if let Err(e) = initdb(Some(UNICODE_CTYPE)) {
+        // Only a missing locale is worth another try; a full disk or a permission is not.
+        if !format!("{e:#}").contains("locale") {
+            return Err(e);
+        }
         tracing::warn!(error = %e, "no {UNICODE_CTYPE} locale: the private cluster folds the case of ASCII letters only");
         if scratch.exists() {
             fs::remove_dir_all(&scratch)

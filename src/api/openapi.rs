@@ -85,8 +85,9 @@ pub fn add_common_responses(doc: &mut Document) {
     };
     let unavailable = ResponseBuilder::new()
         .description(
-            "SERVICE_UNAVAILABLE: the portal is busy or cannot reach its database. Nothing was \
-             changed; retry after the Retry-After header's seconds.",
+            "SERVICE_UNAVAILABLE: the portal is busy or cannot reach its database; retry after \
+             the Retry-After header's seconds. A change answered so was not made, except a \
+             login or logout whose session could not be saved: check before repeating those.",
         )
         .content("application/json", error_body())
         .header(

@@ -42,6 +42,11 @@ impl CurrentUser {
     pub fn may_see(&self, org_id: Uuid) -> bool {
         self.role.sees_all_orgs() || self.org_ids.contains(&org_id)
     }
+
+    /// Support and partners granted several orgs: they choose one.
+    pub fn sees_several_orgs(&self) -> bool {
+        self.role.sees_all_orgs() || self.org_ids.len() > 1
+    }
 }
 
 /// An id taken from a URL. An unparsable one names nothing: the same 404 as an unknown id or
@@ -235,7 +240,8 @@ pub struct OrgScope<P: Permission> {
     _permission: PhantomData<P>,
 }
 
-/// The org named in the query: `?org=` (pages) or `?orgId=` (the API), either accepted on both.
+/// The org named in the query: `?org=` (pages) or `?orgId=` (the API). Both are read here; the
+/// API then refuses `?org=` as a parameter it does not document (`http::QueryParams`).
 /// Named more than once, it is refused by the name given: a request that names two orgs does
 /// not act on either.
 fn org_param(query: &str) -> Result<Option<String>, String> {
@@ -288,7 +294,7 @@ impl<P: Permission + 'static> FromRequest for OrgScope<P> {
             };
             // A script of a user with several orgs must say which one; a page opens the first
             // and offers the others.
-            if wanted.is_none() && api && (user.role.sees_all_orgs() || user.org_ids.len() > 1) {
+            if wanted.is_none() && api && user.sees_several_orgs() {
                 if !may_act {
                     return Err(denied(&req, &user, P::ACTION, None).await);
                 }
@@ -296,21 +302,13 @@ impl<P: Permission + 'static> FromRequest for OrgScope<P> {
                     "You can see several organizations: name one with ?orgId=.",
                 ));
             }
-            let several = user.role.sees_all_orgs() || user.org_ids.len() > 1;
-            let last: Option<Uuid> = if several && !api {
-                session.get(keys::LAST_ORG).ok().flatten()
-            } else {
-                None
-            };
-            // A page without ?org= opens the org last chosen, when it may still be seen.
-            let wanted = wanted.or(last.filter(|id| user.may_see(*id)));
-            let org = resolve_org(&req, &user, wanted).await?;
-            if several && !api && last != Some(org.id) {
-                // Written only on a change: every write is a session store update.
-                if let Err(e) = session.insert(keys::LAST_ORG, org.id) {
-                    tracing::warn!(error = %e, "could not remember the chosen organization");
-                }
-            }
+            // A page without ?org= opens the org last chosen (`remember_org`), when it may
+            // still be seen.
+            let last = (!api && user.sees_several_orgs())
+                .then(|| remembered_org(&req))
+                .flatten()
+                .filter(|id| user.may_see(*id));
+            let org = resolve_org(&req, &user, wanted.or(last)).await?;
             if !may_act {
                 return Err(denied(&req, &user, P::ACTION, Some(org.id)).await);
             }
@@ -364,6 +362,36 @@ async fn denied(
         }
     }
     AppError::forbidden()
+}
+
+/// The org a user who sees several last chose on the token page. A cookie of its own rather
+/// than the session: a preference that must never cost a session write (a write that fails
+/// under load turns a page that rendered into a 503, and rewrites what another request of the
+/// same session just changed). Not trusted: the org must still be one the user may see.
+pub fn remembered_org(req: &HttpRequest) -> Option<Uuid> {
+    [LAST_ORG_COOKIE, LAST_ORG_COOKIE_HTTPS]
+        .into_iter()
+        .find_map(|name| req.cookie(name))
+        .and_then(|c| c.value().parse().ok())
+}
+
+const LAST_ORG_COOKIE: &str = "sp_last_org";
+const LAST_ORG_COOKIE_HTTPS: &str = "__Host-sp_last_org";
+
+/// The cookie that makes `remembered_org` open `org_id` next time (a browser session's cookie,
+/// like the login's).
+pub fn remember_org(org_id: Uuid, https: bool) -> actix_web::cookie::Cookie<'static> {
+    let name = if https {
+        LAST_ORG_COOKIE_HTTPS
+    } else {
+        LAST_ORG_COOKIE
+    };
+    actix_web::cookie::Cookie::build(name, org_id.to_string())
+        .path("/")
+        .http_only(true)
+        .secure(https)
+        .same_site(actix_web::cookie::SameSite::Strict)
+        .finish()
 }
 
 async fn resolve_org(

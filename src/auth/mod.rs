@@ -18,7 +18,4 @@ pub mod keys {
     /// redirects to shows that value once. Only the id: the value never enters the session
     /// store, the page reads it sealed from the token row.
     pub const SHOW_ONCE: &str = "show_once";
-    /// The org a user who sees several last chose on a page (`?org=`): the token page opens it
-    /// again when a link (the main navigation, say) names none.
-    pub const LAST_ORG: &str = "last_org";
 }

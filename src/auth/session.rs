@@ -69,7 +69,9 @@ fn device_cookie_name(https: bool) -> &'static str {
 }
 
 fn start(session: &Session, user: &User) -> Result<(), AppError> {
-    // A fresh session id at login defeats session fixation; the CSRF token changes too.
+    // Nothing of a session open in this browser before (another user's, say) carries over; a
+    // fresh session id at login defeats session fixation; the CSRF token changes too.
+    session.clear();
     session.renew();
     let put = |k: &str, v: serde_json::Value| {
         session

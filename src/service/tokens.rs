@@ -178,7 +178,9 @@ pub fn add(
     let result = conn.transaction(|conn| {
         let (_, facts) = lock_org(conn, org_id)?;
         facts.may_add()?;
-        let name = match name.map(str::trim).filter(|n| !n.is_empty()) {
+        // A name given is held to R9 whatever it is (a blank one too); only none gets the
+        // default. The rules of the org (R4, R7, R8) come first, for every interface (R13).
+        let name = match name {
             Some(n) => validate_token_name(n).map_err(AppError::BadRequest)?,
             None => default_name(&tokens::names(conn, org_id)?),
         };
@@ -367,8 +369,8 @@ pub fn delete(
 }
 
 /// §7: an attempt refused by a rule (R4 limit, R7 disabled, R8 expired) is audited too, with
-/// result FAILURE and the refusal's code, in a transaction of its own: the attempt's own was
-/// rolled back. Bad input and unknown ids are not: they change nothing and concern nobody.
+/// result FAILURE and the refusal's code, after the attempt's own transaction was rolled back
+/// (in a transaction of its own, or in the caller's: `service::change_and_answer` commits it). Bad input and unknown ids are not: they change nothing and concern nobody.
 fn audit_refusal<T>(
     conn: &mut PgConnection,
     actor: &Actor,

@@ -202,6 +202,10 @@ async fn logout(
 ) -> Result<HttpResponse, AppError> {
     log_out(&state, &session, &user).await?;
     let mut res = see_other("/login?loggedOut=1");
+    // The org chosen last is this person's, not the next one's in this browser.
+    let mut forget = crate::auth::extract::remember_org(uuid::Uuid::nil(), state.https);
+    forget.make_removal();
+    res.add_cookie(&forget).map_err(anyhow::Error::from)?;
     res.headers_mut().insert(
         header::HeaderName::from_static("clear-site-data"),
         header::HeaderValue::from_static("\"cache\", \"storage\""),

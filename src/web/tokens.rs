@@ -1,7 +1,9 @@
 //! The Sandbox API Token page (R1, R3–R9, R12).
 use super::view::{Chrome, iso, relative, when};
 use super::{PageRoute, Routes, html, see_other, see_other_with_flash, take_flash};
-use crate::auth::extract::{Manage, OrgScope, Permission, Reveal, View, object_id};
+use crate::auth::extract::{
+    Manage, OrgScope, Permission, Reveal, View, object_id, remember_org, remembered_org,
+};
 use crate::auth::keys;
 use crate::db::models::Org;
 use crate::db::orgs;
@@ -305,7 +307,9 @@ fn to_row(view: &TokenView, facts: &OrgFacts, ctx: &Ctx, rs: &RowState) -> Row {
 
 /// What the page says about the org's state. Support staff read it too (any org's page): for
 /// them the way out is the console, not "contact support".
-fn banners(org: &Org, facts: &OrgFacts, tokens: &[TokenView], support: bool) -> Vec<Banner> {
+fn banners<P: Permission>(scope: &OrgScope<P>, loaded: &Loaded) -> Vec<Banner> {
+    let (org, facts, tokens) = (&loaded.org, &loaded.facts, &loaded.tokens);
+    let support = scope.user.role == Role::Support;
     let next = |customer: &'static str, staff: &'static str| if support { staff } else { customer };
     let mut out = Vec::new();
     match facts.subscription {
@@ -395,12 +399,7 @@ fn render_page<P: Permission>(
     let (add_allowed, add_refusal) = add_state(&loaded.facts, &ctx);
     let page = Page {
         chrome: Chrome::for_user(&scope.user, "tokens"),
-        banners: banners(
-            &loaded.org,
-            &loaded.facts,
-            &loaded.tokens,
-            scope.user.role == Role::Support,
-        ),
+        banners: banners(scope, &loaded),
         token_limit: loaded.org.token_limit,
         token_count: loaded.tokens.len(),
         quota: super::view::gauge(i64::from(loaded.usage.1), i64::from(loaded.org.daily_quota)),
@@ -514,12 +513,7 @@ async fn refused<P: Permission>(
         let mut body = render_panel(scope, &loaded, &RowState::default())?;
         body.push_str(
             &BannersOob {
-                banners: banners(
-                    &loaded.org,
-                    &loaded.facts,
-                    &loaded.tokens,
-                    scope.user.role == Role::Support,
-                ),
+                banners: banners(scope, &loaded),
             }
             .render()
             .map_err(anyhow::Error::from)?,
@@ -590,11 +584,17 @@ async fn page(
         None,
         take_flash(&req).map(|m| ("success", m)),
     )?;
-    Ok(if secret {
+    let mut res = if secret {
         secret_html(StatusCode::OK, body)
     } else {
         html(StatusCode::OK, body)
-    })
+    };
+    // The org shown is the one to come back to when a link names none.
+    if scope.user.sees_several_orgs() && remembered_org(&req) != Some(scope.org.id) {
+        res.add_cookie(&remember_org(scope.org.id, state.https))
+            .map_err(anyhow::Error::from)?;
+    }
+    Ok(res)
 }
 
 /// After a plain form post made a value: redirect (a reload must not add or regenerate again)
@@ -698,8 +698,9 @@ async fn add(
     let actor = scope.user.actor();
     let org_id = scope.org.id;
     let st = state.clone();
-    let name = form.into_inner().name;
-    let typed = name.clone();
+    let typed = form.into_inner().name;
+    // The form's field left empty asks for the default name.
+    let name = typed.clone().filter(|n| !n.trim().is_empty());
     let htmx = is_htmx(&req);
     // With htmx the new value is shown only in this answer: the page is read in the add's
     // transaction, so a failed read cannot leave a token whose value nobody saw.

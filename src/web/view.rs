@@ -126,15 +126,13 @@ pub fn gauge(used: i64, allowed: i64) -> Gauge {
 }
 
 /// Input echoed in a message for people, as typed (the templates escape it for HTML): only
-/// control characters are left out, and a runaway value is cut.
+/// what is not visible is left out (control characters, and formatting ones such as a bidi
+/// override that would make the message read backwards), and a runaway value is cut.
 pub fn as_typed(input: &str) -> String {
     const MAX: usize = 60;
-    let mut out: String = input
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(MAX)
-        .collect();
-    if input.chars().filter(|c| !c.is_control()).nth(MAX).is_some() {
+    let shown = || input.chars().filter(|c| crate::domain::policy::visible(*c));
+    let mut out: String = shown().take(MAX).collect();
+    if shown().nth(MAX).is_some() {
         out.push('…');
     }
     out

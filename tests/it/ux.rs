@@ -539,7 +539,27 @@ async fn the_token_page_reopens_the_org_last_chosen() {
     assert_eq!(shown(&p.text(&page_of(acme.id)).await), "Acme");
     assert_eq!(shown(&p.text(PAGE).await), "Acme");
 
-    let s = app.login_as_support("sam").await;
+    let mut s = app.login_as_support("sam").await;
     assert_eq!(shown(&s.text(&page_of(globex.id)).await), "Globex");
     assert_eq!(shown(&s.text(PAGE).await), "Globex");
+
+    // A cookie of its own, not a session write; gone at logout.
+    let res = s.get(&page_of(acme.id)).await;
+    let cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.starts_with(&format!("sp_last_org={}", acme.id)),
+        "{cookie}"
+    );
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    assert!(s.cookie_header().contains("sp_last_org="));
+    s.refresh_csrf_at(PAGE).await;
+    s.post_form("/logout", &[]).await;
+    assert!(
+        !s.cookie_header().contains("sp_last_org="),
+        "{}",
+        s.cookie_header()
+    );
 }
