@@ -108,7 +108,10 @@ pub fn interface_of(req: &HttpRequest) -> Interface {
     }
 }
 
-async fn load_user(req: &HttpRequest, session: &Session) -> Result<CurrentUser, AppError> {
+pub(crate) async fn load_user(
+    req: &HttpRequest,
+    session: &Session,
+) -> Result<CurrentUser, AppError> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("AppState missing")))?

@@ -48,6 +48,14 @@ pub async fn log_in(
         Ok(logged_in) => logged_in,
         Err(failure) => return Ok(Err(failure)),
     };
+    // Logging in as someone else in a browser where another user's session is live ends that
+    // session (`start` clears and renews it): audited as that user's logout (§7).
+    if let Ok(previous) = super::extract::load_user(req, session).await
+        && previous.id != user.id
+    {
+        let (actor, orgs) = (previous.actor(), previous.org_ids.clone());
+        state.db(move |c| users::logout(c, &actor, &orgs)).await?;
+    }
     start(session, &user)?;
     let cookie = Cookie::build(device_cookie, device)
         .path("/")

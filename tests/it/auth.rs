@@ -581,3 +581,43 @@ async fn the_login_form_costs_no_session_row_and_still_refuses_forged_posts() {
     assert_eq!(b.login("alice", PASSWORD).await.status(), 303);
     assert_eq!(sessions(), 1);
 }
+
+/// §7: logging in as someone else in a browser where another user is logged in ends that
+/// user's session, and it is audited as their logout; nothing of their session carries over.
+#[actix_web::test]
+async fn logging_in_over_another_users_session_logs_them_out_audited() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.org("Acme");
+    let mut b = app.login_as("alice", Role::OrgAdmin, &[org.id]).await;
+    let alices = b.cookie_header();
+    app.user("bob", Role::OrgViewer, &[org.id]);
+    let logouts = |app: &TestApp| {
+        app.audit_actions()
+            .iter()
+            .filter(|r| r.0 == "LOGOUT")
+            .count()
+    };
+    assert_eq!(logouts(&app), 0);
+
+    let res = b.login("bob", PASSWORD).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(logouts(&app), 1, "alice's session ended, audited");
+    let me = b.text("/api/v1/authenticatedSession").await;
+    assert!(me.contains("\"username\":\"bob\""), "{me}");
+    // Alice's old cookie opens nothing.
+    let replay = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(b.url(PAGE))
+        .header("Cookie", alices)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 303);
+
+    // The same user logging in again is no logout.
+    let res = b.login("bob", PASSWORD).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(logouts(&app), 1);
+}
