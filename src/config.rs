@@ -151,6 +151,11 @@ impl Settings {
 
 pub const MIN_SECRET_LEN: usize = 32;
 
+/// A key counts by its characters, spaces around it left out, wherever it comes from.
+fn long_enough(key: &str) -> bool {
+    key.trim().chars().count() >= MIN_SECRET_LEN
+}
+
 /// SECRET_KEY or the content of SECRET_KEY_FILE if given; otherwise a development key kept in
 /// the data directory, generated on first run (and the log says so).
 pub fn load_secret(
@@ -160,7 +165,7 @@ pub fn load_secret(
 ) -> anyhow::Result<Secret> {
     if let Some(k) = given {
         anyhow::ensure!(
-            k.trim().chars().count() >= MIN_SECRET_LEN,
+            long_enough(k),
             "SECRET_KEY must be at least {MIN_SECRET_LEN} characters long (not counting spaces \
              around it)"
         );
@@ -173,7 +178,7 @@ pub fn load_secret(
         })?;
         let k = content.trim();
         anyhow::ensure!(
-            k.chars().count() >= MIN_SECRET_LEN,
+            long_enough(k),
             "SECRET_KEY_FILE {} must hold at least {MIN_SECRET_LEN} characters (not counting \
              spaces and line ends around them)",
             path.display()
@@ -183,7 +188,7 @@ pub fn load_secret(
     let path = data_dir.join("dev-secret-key");
     if let Ok(existing) = std::fs::read_to_string(&path) {
         let k = existing.trim().to_owned();
-        if k.len() >= MIN_SECRET_LEN {
+        if long_enough(&k) {
             tracing::warn!(path = %path.display(), "SECRET_KEY not set: using the development key; set SECRET_KEY in production");
             return Ok(Secret(k));
         }

@@ -189,13 +189,8 @@ mod tests {
     /// `INSERT INTO audit_events` of a migration names must have a label too.
     #[test]
     fn every_action_the_database_functions_write_has_a_label() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
         let mut seen = Vec::new();
-        for entry in std::fs::read_dir(&dir).expect("migrations directory") {
-            let up = entry.expect("migration").path().join("up.sql");
-            let Ok(sql) = std::fs::read_to_string(&up) else {
-                continue;
-            };
+        for (up, sql) in migrations_up_sql() {
             for insert in sql.split("INSERT INTO audit_events").skip(1) {
                 let statement = insert.split(';').next().unwrap_or_default();
                 // The quoted upper-case words of the statement: the action, the interface and
@@ -222,6 +217,19 @@ mod tests {
         );
     }
 
+    /// Each migration's `up.sql` path and text.
+    fn migrations_up_sql() -> Vec<(std::path::PathBuf, String)> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        std::fs::read_dir(&dir)
+            .expect("migrations directory")
+            .filter_map(|entry| {
+                let up = entry.expect("migration").path().join("up.sql");
+                let sql = std::fs::read_to_string(&up).ok()?;
+                Some((up, sql))
+            })
+            .collect()
+    }
+
     #[test]
     fn reserved_actor_names_match_in_any_case() {
         for name in [
@@ -245,13 +253,8 @@ mod tests {
     /// every `api_disabled_by` they set must be a reserved name.
     #[test]
     fn every_actor_the_database_writes_is_reserved() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
         let mut seen = Vec::new();
-        for entry in std::fs::read_dir(&dir).expect("migrations directory") {
-            let up = entry.expect("migration").path().join("up.sql");
-            let Ok(sql) = std::fs::read_to_string(&up) else {
-                continue;
-            };
+        for (up, sql) in migrations_up_sql() {
             let inserts = sql
                 .split("INSERT INTO audit_events")
                 .skip(1)

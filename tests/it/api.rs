@@ -139,17 +139,6 @@ async fn api_as(app: &TestApp, username: &str, role: Role, orgs: &[Uuid]) -> Api
     api
 }
 
-fn tok(org: Uuid, token: Uuid, action: &str) -> String {
-    match action {
-        "" => format!("/sandboxApiTokens/{token}?orgId={org}"),
-        a => format!("/sandboxApiTokens/{token}/{a}?orgId={org}"),
-    }
-}
-
-fn tokens_of(org: Uuid) -> String {
-    format!("/sandboxApiTokens?orgId={org}")
-}
-
 /// (action, interface, result, resource) of every audit row, oldest first.
 fn audit_rows(app: &TestApp) -> Vec<(String, String, String, Option<Uuid>)> {
     use db::schema::audit_events as a;

@@ -112,23 +112,6 @@ impl Api {
     }
 }
 
-fn tokens_of(org: Uuid) -> String {
-    format!("/sandboxApiTokens?orgId={org}")
-}
-
-fn tok(org: Uuid, token: Uuid, action: &str) -> String {
-    match action {
-        "" => format!("/sandboxApiTokens/{token}?orgId={org}"),
-        a => format!("/sandboxApiTokens/{token}/{a}?orgId={org}"),
-    }
-}
-
-fn maintenance_url(db_url: &str) -> String {
-    let mut u = url::Url::parse(db_url).unwrap();
-    u.set_path("/postgres");
-    u.to_string()
-}
-
 fn success_rows(app: &TestApp, action: &str) -> usize {
     app.audit_actions()
         .iter()
@@ -574,48 +557,6 @@ async fn a_compressed_management_body_is_415_and_documented_on_every_operation_w
 }
 
 // --- 6 and 7. The Submission API -------------------------------------------------------------
-
-/// The database refusing connections (as `ops::Outage`): the gate still knows the tokens from
-/// memory, so a call gets as far as the writer, which cannot record it.
-struct Outage {
-    admin_url: String,
-    name: String,
-}
-
-impl Outage {
-    fn start(app: &TestApp) -> Outage {
-        let outage = Outage {
-            admin_url: maintenance_url(&app.db.url),
-            name: app.db.name.clone(),
-        };
-        let mut admin = PgConnection::establish(&outage.admin_url).unwrap();
-        for sql in [
-            format!(
-                "ALTER DATABASE {} WITH ALLOW_CONNECTIONS false",
-                outage.name
-            ),
-            format!(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}'",
-                outage.name
-            ),
-        ] {
-            diesel::sql_query(sql).execute(&mut admin).unwrap();
-        }
-        outage
-    }
-}
-
-impl Drop for Outage {
-    fn drop(&mut self) {
-        if let Ok(mut admin) = PgConnection::establish(&self.admin_url) {
-            let _ = diesel::sql_query(format!(
-                "ALTER DATABASE {} WITH ALLOW_CONNECTIONS true",
-                self.name
-            ))
-            .execute(&mut admin);
-        }
-    }
-}
 
 #[actix_web::test]
 async fn a_submission_that_cannot_be_recorded_is_a_503_with_retry_after() {

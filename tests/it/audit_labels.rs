@@ -8,18 +8,6 @@ use sandbox_portal::domain::role::Role;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-async fn submit(base: &str, token: &str) -> u16 {
-    reqwest::Client::new()
-        .post(format!("{base}/zscsb/submit?force=1"))
-        .bearer_auth(token)
-        .body("a file")
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
-
 /// The text of the `<option>` whose value is `code`, and whether it is selected.
 fn option(page: &str, code: &str) -> Option<(String, bool)> {
     let rest = page.split(&format!("<option value=\"{code}\"")).nth(1)?;
@@ -149,10 +137,19 @@ async fn r10_the_threshold_disable_row_names_the_token_whose_call_crossed_it() {
         .unwrap();
     let first_value = app.value_of(org.id, first.id);
 
-    assert_eq!(submit(&app.addr, first_value.expose()).await, 200);
-    assert_eq!(submit(&app.addr, first_value.expose()).await, 200);
+    assert_eq!(
+        submit(&app.addr, first_value.expose(), b"a file").await.0,
+        200
+    );
+    assert_eq!(
+        submit(&app.addr, first_value.expose(), b"a file").await.0,
+        200
+    );
     // The third call of the day crosses a threshold of 2, and it is the second token's.
-    assert_eq!(submit(&app.addr, crosser_value.expose()).await, 403);
+    assert_eq!(
+        submit(&app.addr, crosser_value.expose(), b"a file").await.0,
+        403
+    );
 
     type Row = (Option<Uuid>, Option<String>, String, String, Value);
     let rows: Vec<Row> = a::table

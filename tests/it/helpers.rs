@@ -542,3 +542,84 @@ pub fn token_url(org: Uuid, token: Uuid, action: &str) -> String {
 pub fn add_url(org: Uuid) -> String {
     format!("{PAGE}/tokens?org={org}")
 }
+
+/// An API path to an org's tokens, as a user who sees several orgs must name it.
+pub fn tokens_of(org: Uuid) -> String {
+    format!("/sandboxApiTokens?orgId={org}")
+}
+
+/// An API path to one token (`action` "" for the token itself).
+pub fn tok(org: Uuid, token: Uuid, action: &str) -> String {
+    match action {
+        "" => format!("/sandboxApiTokens/{token}?orgId={org}"),
+        a => format!("/sandboxApiTokens/{token}/{a}?orgId={org}"),
+    }
+}
+
+/// A Submission API call with the token as Bearer: the status, the JSON answer, the headers.
+pub async fn submit(
+    base: &str,
+    token: &str,
+    body: &[u8],
+) -> (u16, serde_json::Value, reqwest::header::HeaderMap) {
+    let res = reqwest::Client::new()
+        .post(format!("{base}/zscsb/submit?force=1"))
+        .bearer_auth(token)
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    let json = res.json().await.unwrap_or(serde_json::Value::Null);
+    (status, json, headers)
+}
+
+/// The maintenance database of the server a test database lives on.
+pub fn maintenance_url(db_url: &str) -> String {
+    let mut u = url::Url::parse(db_url).unwrap();
+    u.set_path("/postgres");
+    u.to_string()
+}
+
+/// The test database refuses new connections and the app's are ended: as far as the app can
+/// tell, the database is down. Undone on drop so the database can be dropped as usual.
+pub struct Outage {
+    admin_url: String,
+    name: String,
+}
+
+impl Outage {
+    pub fn start(app: &TestApp) -> Outage {
+        let outage = Outage {
+            admin_url: maintenance_url(&app.db.url),
+            name: app.db.name.clone(),
+        };
+        let mut admin = PgConnection::establish(&outage.admin_url).unwrap();
+        for sql in [
+            format!(
+                "ALTER DATABASE {} WITH ALLOW_CONNECTIONS false",
+                outage.name
+            ),
+            format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}'",
+                outage.name
+            ),
+        ] {
+            diesel::sql_query(sql).execute(&mut admin).unwrap();
+        }
+        outage
+    }
+}
+
+impl Drop for Outage {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = PgConnection::establish(&self.admin_url) {
+            let _ = diesel::sql_query(format!(
+                "ALTER DATABASE {} WITH ALLOW_CONNECTIONS true",
+                self.name
+            ))
+            .execute(&mut admin);
+        }
+    }
+}

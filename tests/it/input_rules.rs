@@ -84,18 +84,6 @@ fn actors_of(app: &TestApp, interface: &str) -> Vec<String> {
         .unwrap()
 }
 
-async fn submit(base: &str, token: &str) -> u16 {
-    reqwest::Client::new()
-        .post(format!("{base}/zscsb/submit?force=1"))
-        .bearer_auth(token)
-        .body("a file")
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
-
 fn refused_as_bad_request(answer: &(u16, Value), words: &str) {
     let (status, body) = answer;
     assert_eq!(*status, 400, "{body}");
@@ -117,8 +105,8 @@ async fn no_user_can_be_named_as_the_system_or_the_cli_are_in_the_audit_trail() 
         .execute(&mut app.conn())
         .unwrap();
     let value = app.value_of(org.id, first.id);
-    assert_eq!(submit(&app.addr, value.expose()).await, 200);
-    assert_eq!(submit(&app.addr, value.expose()).await, 403);
+    assert_eq!(submit(&app.addr, value.expose(), b"a file").await.0, 200);
+    assert_eq!(submit(&app.addr, value.expose(), b"a file").await.0, 403);
     // The command line writes its rows as itself.
     let out = cli(&app.db.url, &["org", "create", "--name", "Initech"], None);
     assert!(out.status.success(), "{out:?}");

@@ -123,50 +123,6 @@ async fn the_api_answers_503_in_its_error_shape_while_the_pool_is_exhausted() {
     assert!(documented >= 15, "{documented} operations");
 }
 
-/// The test database refuses new connections and the app's are ended: as far as the app can
-/// tell, the database is down. Undone on drop so the database can be dropped as usual.
-struct Outage {
-    admin_url: String,
-    name: String,
-}
-
-impl Outage {
-    fn start(app: &TestApp) -> Outage {
-        let mut admin_url = url::Url::parse(&app.db.url).unwrap();
-        admin_url.set_path("/postgres");
-        let outage = Outage {
-            admin_url: admin_url.to_string(),
-            name: app.db.name.clone(),
-        };
-        let mut admin = PgConnection::establish(&outage.admin_url).unwrap();
-        diesel::sql_query(format!(
-            "ALTER DATABASE {} WITH ALLOW_CONNECTIONS false",
-            outage.name
-        ))
-        .execute(&mut admin)
-        .unwrap();
-        diesel::sql_query(format!(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}'",
-            outage.name
-        ))
-        .execute(&mut admin)
-        .unwrap();
-        outage
-    }
-}
-
-impl Drop for Outage {
-    fn drop(&mut self) {
-        if let Ok(mut admin) = PgConnection::establish(&self.admin_url) {
-            let _ = diesel::sql_query(format!(
-                "ALTER DATABASE {} WITH ALLOW_CONNECTIONS true",
-                self.name
-            ))
-            .execute(&mut admin);
-        }
-    }
-}
-
 #[actix_web::test]
 async fn with_the_database_down_a_session_is_a_503_with_security_headers_and_survives() {
     let app = TestApp::spawn().await;
@@ -367,8 +323,7 @@ async fn a_database_that_folds_ascii_only_is_warned_of_at_start() {
         "this one folds all"
     );
 
-    let mut admin_url = url::Url::parse(&app.db.url).unwrap();
-    admin_url.set_path("/postgres");
+    let admin_url = url::Url::parse(&maintenance_url(&app.db.url)).unwrap();
     let mut admin = PgConnection::establish(admin_url.as_str()).unwrap();
     let name = format!("sp_test_c_{}", uuid::Uuid::new_v4().simple());
     exec(

@@ -10,20 +10,6 @@ use uuid::Uuid;
 
 const EICAR: &str = r"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
 
-async fn submit(base: &str, token: &str, body: &[u8]) -> (u16, Value, reqwest::header::HeaderMap) {
-    let res = reqwest::Client::new()
-        .post(format!("{base}/zscsb/submit?force=1"))
-        .bearer_auth(token)
-        .body(body.to_vec())
-        .send()
-        .await
-        .unwrap();
-    let status = res.status().as_u16();
-    let headers = res.headers().clone();
-    let json = res.json().await.unwrap_or(Value::Null);
-    (status, json, headers)
-}
-
 fn set_org(app: &TestApp, org: Uuid, quota: i32, threshold: i32) {
     diesel::update(o::table.find(org))
         .set((o::daily_quota.eq(quota), o::abuse_threshold.eq(threshold)))
